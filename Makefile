@@ -1,0 +1,72 @@
+# nonet: build, test, install and package.
+#
+#   make              build build/nonet (NativeAOT host) and build/nonet-launcher (static)
+#   make static       only the static launcher
+#   make test         build, then run every test (unit and end-to-end)
+#   make install      PREFIX=/usr/local for root, ~/.local otherwise; DESTDIR honoured
+#   make clean
+
+VERSION    := $(shell cat VERSION)
+PREFIX     ?= $(if $(filter 0,$(shell id -u)),/usr/local,$(HOME)/.local)
+BINDIR     ?= $(PREFIX)/bin
+LIBEXECDIR ?= $(PREFIX)/libexec
+DATADIR    ?= $(PREFIX)/share
+MANDIR     ?= $(DATADIR)/man
+DESTDIR    ?=
+
+BUILD      := build
+DOTNET     ?= dotnet
+ARCH       := $(shell uname -m)
+RID        ?= $(if $(filter aarch64 arm64,$(ARCH)),linux-arm64,linux-x64)
+
+# The launcher is static: musl where available (small, no glibc static-link
+# caveats), else the system compiler.
+MUSL_GCC   := $(shell command -v musl-gcc 2>/dev/null)
+LAUNCHER_CC ?= $(if $(MUSL_GCC),$(MUSL_GCC),$(CC))
+WARNINGS   := -Wall -Wextra -Werror -Werror=format=2 -Wshadow -Wmissing-prototypes -Wstrict-prototypes
+LAUNCHER_CFLAGS ?= -std=c11 -O2 -g0 $(WARNINGS) -DNONET_VERSION='"$(VERSION)"'
+SANITIZE_CFLAGS := -std=c11 -O1 -g $(WARNINGS) -fsanitize=address,undefined -fno-omit-frame-pointer -DNONET_VERSION='"$(VERSION)"'
+
+HOST_SOURCES := $(shell find Nonet.Host -name '*.cs' -not -path '*/obj/*' -not -path '*/bin/*') \
+                Nonet.Host/Nonet.Host.csproj Directory.Build.props VERSION
+
+.PHONY: all static host test install uninstall clean
+.DELETE_ON_ERROR:
+
+all: $(BUILD)/nonet $(BUILD)/nonet-launcher
+
+static: $(BUILD)/nonet-launcher
+
+host: $(BUILD)/nonet
+
+$(BUILD)/nonet-launcher: launcher/nonet-launcher.c launcher/status.h VERSION
+	@mkdir -p $(BUILD)
+	$(LAUNCHER_CC) $(LAUNCHER_CFLAGS) -static -o $@ $<
+
+# The same launcher under AddressSanitizer and UBSan, for the test run.
+$(BUILD)/nonet-launcher-sanitized: launcher/nonet-launcher.c launcher/status.h VERSION
+	@mkdir -p $(BUILD)
+	$(CC) $(SANITIZE_CFLAGS) -o $@ $<
+
+$(BUILD)/nonet: $(HOST_SOURCES)
+	@mkdir -p $(BUILD)
+	$(DOTNET) publish Nonet.Host/Nonet.Host.csproj -c Release -r $(RID) -o $(BUILD)/publish --nologo -v quiet
+	cp $(BUILD)/publish/nonet $@
+
+test: all $(BUILD)/nonet-launcher-sanitized
+	$(DOTNET) test Nonet.Tests/Nonet.Tests.csproj -c Release --nologo -v quiet
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR)/nonet
+	install -m 0755 $(BUILD)/nonet $(DESTDIR)$(BINDIR)/nonet
+	install -m 0755 $(BUILD)/nonet-launcher $(DESTDIR)$(LIBEXECDIR)/nonet/nonet-launcher
+	@case "$(abspath $(LIBEXECDIR))" in "$(abspath $(BINDIR)/../libexec)") ;; \
+	  *) echo "note: nonet looks for its launcher in BINDIR/../libexec/nonet;" \
+	          "set 'launcher = $(LIBEXECDIR)/nonet/nonet-launcher' in /etc/nonet/config" ;; esac
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/nonet $(DESTDIR)$(LIBEXECDIR)/nonet/nonet-launcher
+	-rmdir $(DESTDIR)$(LIBEXECDIR)/nonet 2>/dev/null
+
+clean:
+	rm -rf $(BUILD) Nonet.Host/bin Nonet.Host/obj Nonet.Tests/bin Nonet.Tests/obj

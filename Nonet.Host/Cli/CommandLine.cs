@@ -1,0 +1,96 @@
+using System;
+using System.Collections.Generic;
+using System.CommandLine;
+using System.Linq;
+using System.Text;
+
+namespace Nonet.Cli;
+
+internal enum Mode { Run, Help, Version, SelfTest, PrintConfig }
+
+/// <summary>What the user asked for: the plan that Program carries out.
+/// <see cref="Command"/> holds the command and its arguments as raw bytes
+/// (empty: run the shell).</summary>
+internal sealed record ParsedCommandLine(
+    Mode Mode,
+    bool Json,
+    string? LauncherOverride,
+    IReadOnlyList<byte[]> Command,
+    ParseResult? HelpParse);
+
+/// <summary>
+/// Splits argv into nonet's options and the command, then parses the options.
+/// Pure: no I/O, so unit tests check it directly.
+/// </summary>
+internal static class CommandLine
+{
+    /// <summary>
+    /// Index of the first word of the command in <paramref name="args"/>
+    /// (argv without argv[0]), or args.Count when there is none; and how many
+    /// leading words are nonet's.  Options end at the first word that is not
+    /// an option, or at "--" (which belongs to nonet).
+    /// </summary>
+    public static (int OptionCount, int CommandStart) Split(IReadOnlyList<string> args, Func<string, bool> takesValue)
+    {
+        int i = 0;
+        while (i < args.Count)
+        {
+            string word = args[i];
+            if (word == "--")
+                return (i, i + 1);
+            if (word.Length < 2 || word[0] != '-')
+                return (i, i);
+            i += takesValue(word) ? 2 : 1;
+        }
+        return (args.Count, args.Count);
+    }
+
+    public static ParsedCommandLine Parse(IReadOnlyList<byte[]> rawArgs, NonetCommandDefinition definition)
+    {
+        // Options are ASCII; a lossy decode is only used to recognise them.
+        var words = rawArgs.Select(a => Encoding.UTF8.GetString(a)).ToList();
+        var (optionCount, commandStart) = Split(words, definition.TakesValue);
+        var command = rawArgs.Skip(Math.Min(commandStart, rawArgs.Count)).ToList();
+
+        var configuration = new ParserConfiguration { ResponseFileTokenReplacer = null };
+        var result = definition.Root.Parse(words.Take(optionCount).ToList(), configuration);
+        // Only option words reach the parser, so an unmatched one is an unknown option.
+        if (result.UnmatchedTokens.Count > 0)
+            throw new NonetException(ExitCodes.NonetFailed, Usage($"unknown option '{result.UnmatchedTokens[0]}'"));
+        if (result.Errors.Count > 0)
+            throw new NonetException(ExitCodes.NonetFailed, Usage(result.Errors[0].Message));
+
+        bool help = result.Action is NonetHelpAction or System.CommandLine.Help.HelpAction;
+        bool selfTest = result.GetValue(definition.SelfTest);
+        bool printConfig = result.GetValue(definition.PrintConfig);
+        bool version = result.GetValue(definition.Version);
+        bool json = result.GetValue(definition.Json);
+        string? launcher = result.GetValue(definition.Launcher);
+
+        if (help)
+            return new ParsedCommandLine(Mode.Help, false, launcher, command, result);
+
+        var modes = new List<(bool Set, string Name, Mode Mode)>
+        {
+            (selfTest, "--self-test", Mode.SelfTest),
+            (printConfig, "--print-config", Mode.PrintConfig),
+            (version, "--version", Mode.Version),
+        }.Where(m => m.Set).ToList();
+        if (modes.Count > 1)
+            throw new NonetException(ExitCodes.NonetFailed,
+                Usage($"{modes[0].Name} and {modes[1].Name} cannot be used together"));
+        if (modes.Count == 1 && command.Count > 0)
+            throw new NonetException(ExitCodes.NonetFailed,
+                Usage($"{modes[0].Name} takes no command (got '{words[commandStart]}')"));
+        var mode = modes.Count == 1 ? modes[0].Mode : Mode.Run;
+        if (json && mode is not (Mode.SelfTest or Mode.PrintConfig))
+            throw new NonetException(ExitCodes.NonetFailed, Usage("--json goes with --self-test or --print-config"));
+        if (launcher is { Length: 0 })
+            throw new NonetException(ExitCodes.NonetFailed, Usage("--launcher needs a path"));
+
+        return new ParsedCommandLine(mode, json, launcher, command, null);
+    }
+
+    private static string Usage(string problem) =>
+        $"{problem.TrimEnd('.')}; see 'nonet --help'";
+}

@@ -1,0 +1,113 @@
+using System;
+using System.Collections.Generic;
+using System.CommandLine;
+using System.CommandLine.Help;
+using System.CommandLine.Invocation;
+using System.Linq;
+
+namespace Nonet.Cli;
+
+/// <summary>
+/// nonet's options and help text, and nothing that runs them (see
+/// <see cref="CommandLine"/> for the parse, Program for what follows).
+/// The man page and the shell completions list the same options.
+/// </summary>
+internal sealed class NonetCommandDefinition
+{
+    public const string Synopsis = "nonet [OPTIONS] [--] [COMMAND [ARG...]]";
+
+    public const string Epilogue = """
+
+        With no COMMAND, nonet runs $SHELL (else the 'shell' setting, else /bin/sh).
+        Options end at the first word that is not an option, or at '--'; every
+        word after that goes to COMMAND unchanged.
+
+        Exit status:
+          the command's own status, or 128+N if a signal N killed it;
+          125  nonet itself failed (bad option or configuration, missing launcher,
+               user or network namespace refused); the command did not run
+          126  the command exists but cannot be executed
+          127  the command was not found
+          --self-test: 0 when every required check passes, 1 otherwise.
+
+        Configuration: /etc/nonet/config, then ${XDG_CONFIG_HOME:-~/.config}/nonet/config,
+        then NONET_* environment variables, then options; see nonet(1).
+        nonet is a convenience and testing tool, not a security boundary.
+
+        """;
+
+    public RootCommand Root { get; }
+    public Option<bool> SelfTest { get; } = new("--self-test")
+    {
+        Description = "Check on this host that nonet works, end to end, and explain any failure",
+    };
+    public Option<bool> Json { get; } = new("--json")
+    {
+        Description = "With --self-test or --print-config: print one JSON document",
+    };
+    public Option<bool> PrintConfig { get; } = new("--print-config")
+    {
+        Description = "Show each setting's effective value and where it came from",
+    };
+    public Option<string> Launcher { get; } = new("--launcher")
+    {
+        Description = "Use this nonet-launcher (overrides the 'launcher' setting)",
+        HelpName = "PATH",
+    };
+    public Option<bool> Version { get; } = new("--version")
+    {
+        Description = "Show the versions of nonet and its launcher",
+    };
+
+    public NonetCommandDefinition()
+    {
+        Root = new RootCommand("Run COMMAND with no network but a working loopback, as you (same UID and GID).");
+        // The built-in --version prints only the assembly's version; ours adds the launcher's.
+        Root.Options.Remove(Root.Options.OfType<VersionOption>().Single());
+        Root.Options.Add(SelfTest);
+        Root.Options.Add(Json);
+        Root.Options.Add(PrintConfig);
+        Root.Options.Add(Launcher);
+        Root.Options.Add(Version);
+        Root.TreatUnmatchedTokensAsErrors = true;
+
+        // The built-in help also answers "/?" and "/h", which are commands here.
+        Root.Options.Remove(Root.Options.OfType<HelpOption>().Single());
+        Root.Options.Add(new HelpOption("--help", "-h") { Description = "Show this help", Action = new NonetHelpAction() });
+    }
+
+    /// <summary>True for an option word that takes the next word as its value.</summary>
+    public bool TakesValue(string word)
+    {
+        foreach (var option in Root.Options)
+        {
+            if (option.ValueType == typeof(bool))
+                continue;
+            if (option.Name == word || option.Aliases.Contains(word))
+                return true;
+        }
+        return false;
+    }
+}
+
+/// <summary>--help, written from the option definitions: System.CommandLine's
+/// own layout has no place for "[--] [COMMAND [ARG...]]" or exit statuses.</summary>
+internal sealed class NonetHelpAction : SynchronousCommandLineAction
+{
+    public override int Invoke(ParseResult parseResult)
+    {
+        var command = parseResult.RootCommandResult.Command;
+        var output = parseResult.InvocationConfiguration.Output;
+        var rows = command.Options
+            .Where(o => !o.Hidden)
+            .Select(o => (Names: string.Join(", ", o.Aliases.Order().Append(o.Name)) + (o.HelpName is { } value ? $" {value}" : ""),
+                          o.Description ?? ""))
+            .ToList();
+        int width = rows.Max(r => r.Names.Length) + 2;
+        output.Write($"Usage: {NonetCommandDefinition.Synopsis}\n\n{command.Description}\n\nOptions:\n");
+        foreach (var (names, description) in rows)
+            output.Write($"  {names.PadRight(width)}{description}\n");
+        output.Write(NonetCommandDefinition.Epilogue.ReplaceLineEndings("\n"));
+        return 0;
+    }
+}

@@ -1,0 +1,138 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Configuration.EnvironmentVariables;
+using Microsoft.Extensions.Configuration.Memory;
+
+namespace Nonet.Config;
+
+/// <summary>A setting nonet knows, with the option that overrides it.</summary>
+internal sealed record SettingDefinition(string Key, string Description, string? Option);
+
+/// <summary>A setting's effective value and the layer it came from.</summary>
+internal sealed record EffectiveSetting(string Key, string? Value, string Source);
+
+/// <summary>Where the two configuration files are.</summary>
+internal sealed record ConfigPaths(string System, string? User)
+{
+    public const string SystemDefault = "/etc/nonet/config";
+
+    /// <summary>XDG base directory rules: $XDG_CONFIG_HOME if set and absolute,
+    /// else ~/.config.</summary>
+    public static ConfigPaths FromEnvironment(Func<string, string?> getenv)
+    {
+        string? xdg = getenv("XDG_CONFIG_HOME");
+        string? home = getenv("HOME");
+        string? dir = !string.IsNullOrEmpty(xdg) && xdg.StartsWith('/') ? xdg
+            : !string.IsNullOrEmpty(home) ? Path.Combine(home, ".config")
+            : null;
+        return new ConfigPaths(SystemDefault, dir is null ? null : Path.Combine(dir, "nonet", "config"));
+    }
+}
+
+/// <summary>
+/// nonet's settings, layered lowest to highest: /etc/nonet/config, the user's
+/// file, NONET_* environment variables, command-line options.
+/// </summary>
+internal sealed class NonetConfiguration
+{
+    public const string EnvironmentPrefix = "NONET_";
+
+    public static readonly IReadOnlyList<SettingDefinition> Known =
+    [
+        new("shell", "shell to run when no command is given and $SHELL is unset or empty", null),
+        new("launcher", "path of nonet-launcher (default: beside nonet, then ../libexec/nonet/)", "--launcher"),
+    ];
+
+    private readonly IConfigurationRoot root;
+
+    public ConfigPaths Paths { get; }
+
+    private NonetConfiguration(IConfigurationRoot root, ConfigPaths paths)
+    {
+        this.root = root;
+        Paths = paths;
+    }
+
+    /// <param name="overrides">Settings given as options (key to value).</param>
+    /// <param name="warn">Receives one line per unknown setting.</param>
+    public static NonetConfiguration Load(ConfigPaths paths, IReadOnlyDictionary<string, string> overrides, Action<string> warn)
+    {
+        var builder = new ConfigurationBuilder();
+        builder.Add(new IniFileConfigurationSource(paths.System));
+        if (paths.User is not null)
+            builder.Add(new IniFileConfigurationSource(paths.User));
+        builder.Add(new EnvironmentVariablesConfigurationSource { Prefix = EnvironmentPrefix });
+        builder.Add(new MemoryConfigurationSource { InitialData = overrides.Select(o => new KeyValuePair<string, string?>(o.Key, o.Value)) });
+        var configuration = new NonetConfiguration(builder.Build(), paths);
+        configuration.WarnAboutUnknownKeys(warn);
+        return configuration;
+    }
+
+    public string? Get(string key)
+    {
+        string? value = root[key];
+        return string.IsNullOrEmpty(value) ? null : value;
+    }
+
+    public IReadOnlyList<EffectiveSetting> Describe() =>
+        Known.Select(k => Describe(k.Key)).ToList();
+
+    public EffectiveSetting Describe(string key)
+    {
+        foreach (var provider in root.Providers.Reverse())
+        {
+            if (provider.TryGet(key, out var value) && !string.IsNullOrEmpty(value))
+                return new EffectiveSetting(key, value, SourceOf(provider, key));
+        }
+        return new EffectiveSetting(key, null, "default");
+    }
+
+    private static string SourceOf(IConfigurationProvider provider, string key) => provider switch
+    {
+        IniFileConfigurationProvider file => file.Lines.TryGetValue(key, out int line) ? $"{file.Path}:{line}" : file.Path,
+        EnvironmentVariablesConfigurationProvider => "environment " + EnvironmentPrefix + key.ToUpperInvariant(),
+        MemoryConfigurationProvider => "option " + (Known.FirstOrDefault(k => k.Key == key)?.Option ?? key),
+        _ => provider.ToString() ?? "unknown",
+    };
+
+    private void WarnAboutUnknownKeys(Action<string> warn)
+    {
+        var known = Known.Select(k => k.Key).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        foreach (var provider in root.Providers)
+        {
+            foreach (string key in AllKeys(provider, null).Distinct(StringComparer.OrdinalIgnoreCase))
+            {
+                if (known.Contains(key))
+                    continue;
+                string where = provider switch
+                {
+                    IniFileConfigurationProvider file => $"{file.Path}:{file.Lines.GetValueOrDefault(key)}: ",
+                    EnvironmentVariablesConfigurationProvider => $"environment variable {EnvironmentPrefix}{key.Replace(":", "__").ToUpperInvariant()}: ",
+                    _ => "",
+                };
+                warn($"warning: {where}unknown setting '{key}' ignored");
+            }
+        }
+    }
+
+    private static IEnumerable<string> AllKeys(IConfigurationProvider provider, string? parent)
+    {
+        foreach (string child in provider.GetChildKeys([], parent).Distinct(StringComparer.OrdinalIgnoreCase))
+        {
+            string path = parent is null ? child : ConfigurationPath.Combine(parent, child);
+            bool hasChildren = provider.GetChildKeys([], path).Any();
+            if (hasChildren)
+            {
+                foreach (string nested in AllKeys(provider, path))
+                    yield return nested;
+            }
+            else
+            {
+                yield return path;
+            }
+        }
+    }
+}

@@ -1,0 +1,20 @@
+namespace Nonet.Interop;
+
+/// <summary>errno values as constants, so that they work in patterns (Tmds.LibC
+/// exposes them as properties).  These are the asm-generic numbers, shared by
+/// x86-64 and arm64, the architectures nonet is built for.</summary>
+internal static class Errno
+{
+    public const int EPERM = 1;
+    public const int ENOENT = 2;
+    public const int EINTR = 4;
+    public const int EIO = 5;
+    public const int EACCES = 13;
+    public const int ENOTDIR = 20;
+    public const int EISDIR = 21;
+    public const int EINVAL = 22;
+    public const int ENOSPC = 28;
+    public const int ENAMETOOLONG = 36;
+    public const int ELOOP = 40;
+    public const int EUSERS = 87;
+}

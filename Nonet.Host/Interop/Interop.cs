@@ -1,0 +1,88 @@
+using System;
+using System.Runtime.InteropServices;
+using Tmds.Linux;
+
+namespace Nonet.Interop;
+
+/// <summary>
+/// libc calls that Tmds.LibC 0.5.0 lacks.  Everything else comes from
+/// Tmds.Linux.LibC.  Each call's errno is read right after it, through
+/// <see cref="Marshal.GetLastPInvokeError"/>, and carried by
+/// <see cref="SystemCallException"/> with the name of the operation.
+/// </summary>
+internal static unsafe partial class Libc
+{
+    private const string Name = "libc";
+
+    public const int WNOHANG = 1;
+    public const int SFD_CLOEXEC = 0x80000;
+    public const short POSIX_SPAWN_SETSIGDEF = 0x04;
+    public const short POSIX_SPAWN_SETSIGMASK = 0x08;
+    public const int SI_KERNEL = 0x80;
+
+    // glibc's posix_spawnattr_t is 336 bytes and posix_spawn_file_actions_t 80
+    // on 64-bit targets; these buffers are larger on purpose.
+    public const int SpawnAttrSize = 512;
+    public const int FileActionsSize = 256;
+
+    [LibraryImport(Name, SetLastError = true)]
+    public static partial int waitpid(int pid, int* status, int options);
+
+    [LibraryImport(Name, SetLastError = true)]
+    public static partial int signalfd(int fd, sigset_t* mask, int flags);
+
+    [LibraryImport(Name)]
+    public static partial int posix_spawn(int* pid, byte* path, void* fileActions, void* attr, byte** argv, byte** envp);
+
+    [LibraryImport(Name)]
+    public static partial int posix_spawnattr_init(void* attr);
+
+    [LibraryImport(Name)]
+    public static partial int posix_spawnattr_destroy(void* attr);
+
+    [LibraryImport(Name)]
+    public static partial int posix_spawnattr_setflags(void* attr, short flags);
+
+    [LibraryImport(Name)]
+    public static partial int posix_spawnattr_setsigmask(void* attr, sigset_t* mask);
+
+    [LibraryImport(Name)]
+    public static partial int posix_spawnattr_setsigdefault(void* attr, sigset_t* mask);
+
+    [LibraryImport(Name)]
+    public static partial int posix_spawn_file_actions_init(void* actions);
+
+    [LibraryImport(Name)]
+    public static partial int posix_spawn_file_actions_destroy(void* actions);
+
+    [LibraryImport(Name)]
+    public static partial int posix_spawn_file_actions_adddup2(void* actions, int fd, int newFd);
+
+    /// <summary>The process environment exactly as the kernel and libc hold it:
+    /// bytes, not the UTF-8-decoded copy .NET keeps.</summary>
+    public static byte** Environ
+    {
+        get
+        {
+            var handle = NativeLibrary.GetMainProgramHandle();
+            return NativeLibrary.TryGetExport(handle, "environ", out var address)
+                ? *(byte***)address
+                : null;
+        }
+    }
+
+    public static int Errno => Marshal.GetLastPInvokeError();
+
+    /// <summary>Tmds.LibC's calls store errno for <see cref="LibC.errno"/>.</summary>
+    public static int LastErrno => LibC.errno;
+
+    public static string Describe(int errno) => Marshal.GetPInvokeErrorMessage(errno);
+}
+
+/// <summary>A failed system call: which operation, and its errno.</summary>
+internal sealed class SystemCallException(string operation, int errno)
+    : Exception($"{operation}: {Libc.Describe(errno)}")
+{
+    public string Operation { get; } = operation;
+    public int Errno { get; } = errno;
+}

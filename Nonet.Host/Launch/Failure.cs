@@ -1,0 +1,128 @@
+using System.Collections.Generic;
+using static Tmds.Linux.LibC;
+
+using Nonet.Interop;
+
+namespace Nonet.Launch;
+
+/// <summary>Every step of a launch, the host's and the launcher's, in order.</summary>
+internal enum Step
+{
+    SpawnLauncher,
+    LauncherStart,
+    Clone,
+    WriteSetgroups,
+    WriteUidMap,
+    WriteGidMap,
+    WaitMaps,
+    UnshareNet,
+    LoopbackUp,
+    DropCaps,
+    Exec,
+    LauncherEnded,
+}
+
+/// <summary>The step that failed, its errno, and what it was working on.</summary>
+internal sealed record LaunchFailure(Step Step, int Errno, string Subject = "");
+
+/// <summary>What the user is told, the exit status, and a fix if there is one.</summary>
+internal sealed record Explanation(int ExitCode, string Message, string? Fix);
+
+/// <summary>
+/// Turns a failed step into one line for the user.  Pure: the host facts
+/// come in as data, so every branch is unit-tested.  The advice follows
+/// bubblewrap's lead of naming the sysctl to look at.
+/// </summary>
+internal static class FailureExplainer
+{
+    public static Explanation Explain(LaunchFailure failure, HostFacts facts)
+    {
+        string error = failure.Errno == 0 ? "" : Interop.Libc.Describe(failure.Errno);
+        switch (failure.Step)
+        {
+            case Step.SpawnLauncher:
+                return Nonet($"cannot start the launcher {failure.Subject}: {error}",
+                    failure.Errno == Errno.ENOENT ? "reinstall nonet, or point the 'launcher' setting at nonet-launcher" : "check that the launcher is an executable file for this machine");
+            case Step.LauncherStart:
+                return Nonet($"the launcher could not prepare: {error}", null);
+            case Step.Clone:
+                return Nonet($"cannot create a user namespace: clone: {error}", UserNamespaceAdvice(failure.Errno, facts));
+            case Step.WriteSetgroups:
+            case Step.WriteUidMap:
+            case Step.WriteGidMap:
+                return Nonet($"cannot write {failure.Subject}: {error}", MapAdvice(facts));
+            case Step.WaitMaps:
+                return Nonet($"the launcher was not released after the id maps were written: {error}", null);
+            case Step.UnshareNet:
+                return Nonet($"cannot create a network namespace: unshare: {error}", failure.Errno == Errno.ENOSPC
+                    ? Limit(facts, "user.max_net_namespaces")
+                    : failure.Errno is Errno.EPERM or Errno.EACCES ? ContainerAdvice : null);
+            case Step.LoopbackUp:
+                return Nonet($"cannot bring the loopback interface up: {error}", failure.Errno is Errno.EPERM or Errno.EACCES ? ContainerAdvice : null);
+            case Step.DropCaps:
+                return Nonet($"cannot drop capabilities before running the command: {error}", null);
+            case Step.Exec:
+                return new Explanation(
+                    failure.Errno is Errno.ENOENT or Errno.ENOTDIR or Errno.ELOOP or Errno.ENAMETOOLONG ? ExitCodes.NotFound : ExitCodes.CannotExecute,
+                    $"{failure.Subject}: {error}", null);
+            default:
+                return Nonet($"the launcher ended before the command started{failure.Subject}", "run 'nonet --self-test' for details");
+        }
+    }
+
+    /// <summary>One line: the failure, then the likely cause and its fix.</summary>
+    public static string OneLine(Explanation e) => e.Fix is null ? e.Message : $"{e.Message}; {e.Fix}";
+
+    private const string ContainerAdvice =
+        "the kernel refused: a container's seccomp profile or an LSM may forbid this (nonet --self-test tells more)";
+
+    private static Explanation Nonet(string message, string? fix) => new(ExitCodes.NonetFailed, message, fix);
+
+    public static string? UserNamespaceAdvice(int errno, HostFacts facts)
+    {
+        if (facts.Sysctl("kernel.apparmor_restrict_unprivileged_userns") == "1")
+            return "AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns=1): "
+                + "install nonet's AppArmor profile (the nonet package ships it) or run "
+                + "'sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0'";
+        if (facts.Sysctl("kernel.unprivileged_userns_clone") == "0")
+            return "unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone=0): "
+                + "run 'sudo sysctl -w kernel.unprivileged_userns_clone=1'";
+        if (errno == Errno.ENOSPC || facts.Sysctl("user.max_user_namespaces") == "0")
+            return Limit(facts, "user.max_user_namespaces");
+        if (errno == Errno.EUSERS)
+            return "user namespaces are nested too deeply (the kernel allows 32 levels)";
+        if (errno == Errno.EINVAL)
+            return "this kernel was built without user namespaces (CONFIG_USER_NS)";
+        if (errno is Errno.EPERM or Errno.EACCES)
+            return ContainerAdvice;
+        return null;
+    }
+
+    private static string Limit(HostFacts facts, string sysctl) =>
+        $"the limit is reached or zero ({sysctl}={facts.Sysctl(sysctl) ?? "?"}): raise it, e.g. 'sudo sysctl -w {sysctl}=10000'";
+
+    private static string? MapAdvice(HostFacts facts)
+    {
+        if (!HostFacts.IsMapped(facts.UidMap, facts.Uid) || !HostFacts.IsMapped(facts.GidMap, facts.Gid))
+            return $"nonet runs inside a user namespace that does not map your uid {facts.Uid}/gid {facts.Gid} "
+                + "(as under 'unshare --user' without -r or --map-*): run nonet outside it, or map your ids";
+        return null;
+    }
+
+    /// <summary>The names used in self-test reports.</summary>
+    public static readonly IReadOnlyDictionary<Step, string> StepNames = new Dictionary<Step, string>
+    {
+        [Step.SpawnLauncher] = "start launcher",
+        [Step.LauncherStart] = "launcher start",
+        [Step.Clone] = "clone user namespace",
+        [Step.WriteSetgroups] = "write setgroups",
+        [Step.WriteUidMap] = "write uid_map",
+        [Step.WriteGidMap] = "write gid_map",
+        [Step.WaitMaps] = "release child",
+        [Step.UnshareNet] = "unshare network namespace",
+        [Step.LoopbackUp] = "bring lo up",
+        [Step.DropCaps] = "drop capabilities",
+        [Step.Exec] = "exec command",
+        [Step.LauncherEnded] = "launcher ended early",
+    };
+}

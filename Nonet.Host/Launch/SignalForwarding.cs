@@ -1,0 +1,89 @@
+using System;
+using System.IO;
+using System.Runtime.CompilerServices;
+using Nonet.Interop;
+using Tmds.Linux;
+using static Tmds.Linux.LibC;
+
+namespace Nonet.Launch;
+
+/// <summary>
+/// The signals nonet passes on to the command (launcher/nonet-launcher.c has
+/// the same list), held blocked in every host thread so that the host reads
+/// them, with their origin, from a signalfd instead of dying of them.
+/// </summary>
+internal static unsafe class SignalForwarding
+{
+    public static readonly int[] Forwarded = [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH];
+
+    private static sigset_t held;
+    private static sigset_t original;
+    private static volatile bool finalizerThreadBlocked;
+
+    /// <summary>The mask nonet was started with, for the launcher to restore.</summary>
+    public static sigset_t OriginalMask => original;
+
+    /// <summary>Forwarded signals plus SIGCHLD.</summary>
+    public static sigset_t Held => held;
+
+    /// <summary>
+    /// Blocks the forwarded signals and SIGCHLD in every thread.  A signal a
+    /// process gets goes to any thread that does not block it, and the
+    /// NativeAOT runtime starts its finalizer thread before Main; so the
+    /// finalizer thread blocks them too, by running a finalizer.  Threads
+    /// created later inherit the mask.
+    /// </summary>
+    public static void HoldInAllThreads()
+    {
+        sigset_t set;
+        sigemptyset(&set);
+        foreach (int sig in Forwarded)
+            sigaddset(&set, sig);
+        sigaddset(&set, SIGCHLD);
+        held = set;
+        sigset_t old;
+        if (pthread_sigmask(SIG_BLOCK, &set, &old) != 0)
+            throw new SystemCallException("pthread_sigmask", errno);
+        original = old;
+
+        AllocateBlocker();
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        if (!finalizerThreadBlocked)
+            throw new NonetException(ExitCodes.NonetFailed, "internal error: could not hold signals in the finalizer thread");
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void AllocateBlocker() => _ = new FinalizerThreadBlocker();
+
+    private sealed class FinalizerThreadBlocker
+    {
+        ~FinalizerThreadBlocker()
+        {
+            sigset_t set = held;
+            finalizerThreadBlocked = pthread_sigmask(SIG_BLOCK, &set, null) == 0;
+        }
+    }
+
+    /// <summary>Threads of this process that would still receive a held
+    /// signal (for the self-test).  Empty when forwarding is sound.</summary>
+    public static string[] ThreadsNotHolding()
+    {
+        ulong bits = 0;
+        foreach (int sig in Forwarded)
+            bits |= 1UL << (sig - 1);
+        var missing = new System.Collections.Generic.List<string>();
+        foreach (var task in Directory.GetDirectories("/proc/self/task"))
+        {
+            foreach (var line in File.ReadLines(Path.Combine(task, "status")))
+            {
+                if (!line.StartsWith("SigBlk:", StringComparison.Ordinal))
+                    continue;
+                ulong blocked = Convert.ToUInt64(line["SigBlk:".Length..].Trim(), 16);
+                if ((blocked & bits) != bits)
+                    missing.Add(File.ReadAllText(Path.Combine(task, "comm")).Trim());
+            }
+        }
+        return missing.ToArray();
+    }
+}

@@ -1,0 +1,158 @@
+using System;
+using System.Collections.Generic;
+using System.CommandLine;
+using System.IO;
+using System.Text;
+using System.Text.Json;
+using Nonet.Cli;
+using Nonet.Config;
+using Nonet.Interop;
+using Nonet.Launch;
+
+namespace Nonet;
+
+internal static class Program
+{
+    public static string Version =>
+        typeof(Program).Assembly.GetName().Version?.ToString(3) ?? "unknown";
+
+    public static string HostPath => Environment.ProcessPath ?? "/proc/self/exe";
+
+    private static int Main()
+    {
+        try
+        {
+            return Run(RawProcess.Arguments());
+        }
+        catch (NonetException e)
+        {
+            StdStreams.Error(e.Message);
+            return e.ExitCode;
+        }
+        catch (Exception e)
+        {
+            // Never a stack trace: one line, and the status for "nonet failed".
+            StdStreams.Error($"internal error: {e.Message}");
+            return ExitCodes.NonetFailed;
+        }
+        finally
+        {
+            StdStreams.Flush();
+        }
+    }
+
+    private static int Run(IReadOnlyList<byte[]> args)
+    {
+        if (args.Count > 0 && args[0].AsSpan().SequenceEqual(SelfTest.Probe.Argument))
+            return SelfTest.Probe.Run(args);
+
+        var definition = new NonetCommandDefinition();
+        var command = CommandLine.Parse(args, definition);
+        if (command.Mode == Mode.Help)
+            return command.HelpParse!.Invoke(new InvocationConfiguration { Output = StdStreams.Out, Error = StdStreams.Out });
+
+        var overrides = new Dictionary<string, string>();
+        if (command.LauncherOverride is { } launcherOption)
+            overrides["launcher"] = launcherOption;
+        var configuration = NonetConfiguration.Load(
+            ConfigPaths.FromEnvironment(Environment.GetEnvironmentVariable), overrides, StdStreams.Error);
+
+        switch (command.Mode)
+        {
+            case Mode.PrintConfig:
+                return PrintConfig(configuration, command.Json);
+            case Mode.Version:
+                return PrintVersion(configuration);
+            case Mode.SelfTest:
+                return SelfTest.SelfTestCommand.Run(configuration, command.Json);
+        }
+
+        string launcher = LocateLauncher(configuration);
+        var argv = command.Command.Count > 0 ? command.Command : [ChooseShell(configuration)];
+        var resolved = CommandResolver.Resolve(argv[0], RawProcess.GetEnvironmentVariable("PATH"));
+
+        SignalForwarding.HoldInAllThreads();
+        var result = NamespaceRunner.Run(new LaunchRequest(launcher, resolved.Path, argv));
+        if (result.Failure is { } failure)
+        {
+            var explanation = FailureExplainer.Explain(failure, HostFacts.Read());
+            StdStreams.Error(FailureExplainer.OneLine(explanation));
+            return explanation.ExitCode;
+        }
+        return result.ExitStatus;
+    }
+
+    public static string LocateLauncher(NonetConfiguration configuration) =>
+        LauncherLocator.Locate(configuration.Describe("launcher"), Path.GetDirectoryName(HostPath) ?? "/");
+
+    /// <summary>$SHELL, then the 'shell' setting, then /bin/sh.</summary>
+    private static byte[] ChooseShell(NonetConfiguration configuration)
+    {
+        var shell = RawProcess.GetEnvironmentVariable("SHELL");
+        if (shell is { Length: > 0 })
+            return shell;
+        return Encoding.UTF8.GetBytes(configuration.Get("shell") ?? "/bin/sh");
+    }
+
+    private static int PrintVersion(NonetConfiguration configuration)
+    {
+        var output = StdStreams.Out;
+        output.WriteLine($"nonet {Version}");
+        string launcher = LocateLauncher(configuration);
+        output.WriteLine($"nonet-launcher {SelfTest.SelfTestCommand.LauncherVersion(launcher) ?? "(version unknown)"} ({launcher})");
+        return ExitCodes.Success;
+    }
+
+    private static int PrintConfig(NonetConfiguration configuration, bool json)
+    {
+        var settings = configuration.Describe();
+        var output = StdStreams.Out;
+        if (json)
+        {
+            using var stream = new MemoryStream();
+            using (var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+            {
+                writer.WriteStartObject();
+                writer.WriteStartArray("files");
+                foreach (var file in ConfigFiles(configuration.Paths))
+                {
+                    writer.WriteStartObject();
+                    writer.WriteString("path", file);
+                    writer.WriteBoolean("exists", File.Exists(file));
+                    writer.WriteEndObject();
+                }
+                writer.WriteEndArray();
+                writer.WriteStartObject("settings");
+                foreach (var s in settings)
+                {
+                    writer.WriteStartObject(s.Key);
+                    if (s.Value is null)
+                        writer.WriteNull("value");
+                    else
+                        writer.WriteString("value", s.Value);
+                    writer.WriteString("source", s.Source);
+                    writer.WriteEndObject();
+                }
+                writer.WriteEndObject();
+                writer.WriteEndObject();
+            }
+            output.WriteLine(Encoding.UTF8.GetString(stream.ToArray()));
+            return ExitCodes.Success;
+        }
+
+        output.WriteLine("# configuration files, lowest precedence first");
+        foreach (var file in ConfigFiles(configuration.Paths))
+            output.WriteLine($"#   {file}{(File.Exists(file) ? "" : " (not present)")}");
+        output.WriteLine($"#   then {NonetConfiguration.EnvironmentPrefix}* environment variables, then options");
+        foreach (var s in settings)
+            output.WriteLine($"{s.Key} = {s.Value ?? "(unset)"}    # from {s.Source}");
+        return ExitCodes.Success;
+    }
+
+    private static IEnumerable<string> ConfigFiles(ConfigPaths paths)
+    {
+        yield return paths.System;
+        if (paths.User is not null)
+            yield return paths.User;
+    }
+}

@@ -1,0 +1,212 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Text;
+using Nonet.Interop;
+using static Tmds.Linux.LibC;
+
+namespace Nonet.SelfTest;
+
+/// <summary>
+/// The self-test's inside half: nonet runs itself, through the launcher and
+/// the real namespaces, as "nonet --self-test-probe PORT".  It looks at what
+/// a command sees and prints one line per check, "id STATUS detail", for the
+/// host to fold into its report.  PORT is a 127.0.0.1 port the host holds.
+/// </summary>
+internal static unsafe class Probe
+{
+    public static readonly byte[] Argument = "--self-test-probe"u8.ToArray();
+
+    private const ulong SIOCGIFFLAGS = 0x8913;
+    private const ulong SIOCSIFFLAGS = 0x8914;
+    private const short IFF_UP = 0x1;
+    private const short IFF_RUNNING = 0x40;
+
+    private static readonly List<string> lines = [];
+
+    public static int Run(IReadOnlyList<byte[]> args)
+    {
+        int hostPort = args.Count > 1 && int.TryParse(Encoding.ASCII.GetString(args[1]), out int p) ? p : 0;
+        Report("ids", "PASS", $"uid={getuid()} gid={getgid()} euid={geteuid()} egid={getegid()}");
+        Check("interfaces", OnlyLoopback);
+        Check("lo_up", LoopbackIsUp);
+        Check("tcp4", () => TcpRoundTrip(IPAddress.Loopback));
+        Check("tcp6", () => TcpRoundTrip(IPAddress.IPv6Loopback));
+        Check("no_route", NoRouteOut);
+        Check("separate", () => SeparateLoopback(hostPort));
+        Check("home", HomeIsVisible);
+        Check("caps", NoCapabilities);
+        Check("reconfigure", CannotReconfigure);
+        StdStreams.Out.Write(string.Concat(lines.Select(l => l + "\n")));
+        return 0;
+    }
+
+    private static void Report(string id, string status, string detail) =>
+        lines.Add($"{id} {status} {detail.ReplaceLineEndings(" ")}");
+
+    private static void Check(string id, Func<(string Status, string Detail)> check)
+    {
+        try
+        {
+            var (status, detail) = check();
+            Report(id, status, detail);
+        }
+        catch (Exception e)
+        {
+            Report(id, "FAIL", e.Message);
+        }
+    }
+
+    private static (string, string) OnlyLoopback()
+    {
+        // /proc/self/net/dev lists the interfaces of the reader's own network
+        // namespace (unlike /sys/class/net, which shows the mounter's).
+        var names = File.ReadAllLines("/proc/self/net/dev").Skip(2)
+            .Select(l => l.Split(':')[0].Trim()).Where(n => n.Length > 0).ToList();
+        return names is ["lo"] ? ("PASS", "only lo") : ("FAIL", "interfaces: " + string.Join(", ", names));
+    }
+
+    private static short LoopbackFlags(int fd)
+    {
+        byte* ifr = stackalloc byte[40];
+        new Span<byte>(ifr, 40).Clear();
+        "lo"u8.CopyTo(new Span<byte>(ifr, 16));
+        if (ioctl(fd, (int)SIOCGIFFLAGS, ifr) != 0)
+            throw new SystemCallException("SIOCGIFFLAGS", errno);
+        return *(short*)(ifr + 16);
+    }
+
+    private static (string, string) LoopbackIsUp()
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        short flags = LoopbackFlags((int)socket.Handle);
+        return (flags & IFF_UP) != 0 && (flags & IFF_RUNNING) != 0
+            ? ("PASS", "lo is UP and RUNNING")
+            : ("FAIL", $"lo flags 0x{flags:x}");
+    }
+
+    private static (string, string) CannotReconfigure()
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        int fd = (int)socket.Handle;
+        byte* ifr = stackalloc byte[40];
+        new Span<byte>(ifr, 40).Clear();
+        "lo"u8.CopyTo(new Span<byte>(ifr, 16));
+        *(short*)(ifr + 16) = (short)(LoopbackFlags(fd) & ~IFF_UP);
+        if (ioctl(fd, (int)SIOCSIFFLAGS, ifr) == 0)
+        {
+            *(short*)(ifr + 16) |= IFF_UP;
+            ioctl(fd, (int)SIOCSIFFLAGS, ifr);
+            return ("FAIL", "the command could take lo down");
+        }
+        int e = errno;
+        return e is Errno.EPERM or Errno.EACCES
+            ? ("PASS", "taking lo down is refused (" + Libc.Describe(e) + ")")
+            : ("FAIL", "SIOCSIFFLAGS: " + Libc.Describe(e));
+    }
+
+    private static (string, string) TcpRoundTrip(IPAddress address)
+    {
+        try
+        {
+            using var listener = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            listener.Bind(new IPEndPoint(address, 0));
+            listener.Listen(1);
+            using var client = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            client.Connect(listener.LocalEndPoint!);
+            using var server = listener.Accept();
+            client.Send("nonet"u8);
+            var buffer = new byte[5];
+            server.ReceiveTimeout = 2000;
+            int got = 0;
+            while (got < 5)
+            {
+                int n = server.Receive(buffer, got, 5 - got, SocketFlags.None);
+                if (n == 0)
+                    break;
+                got += n;
+            }
+            return buffer.AsSpan(0, got).SequenceEqual("nonet"u8)
+                ? ("PASS", $"connected to {listener.LocalEndPoint} and exchanged data")
+                : ("FAIL", "data did not arrive");
+        }
+        catch (SocketException e) when (address.AddressFamily == AddressFamily.InterNetworkV6
+            && e.SocketErrorCode is SocketError.AddressFamilyNotSupported or SocketError.AddressNotAvailable)
+        {
+            return ("SKIP", "IPv6 is disabled on this host (" + e.Message + ")");
+        }
+    }
+
+    private static (string, string) NoRouteOut()
+    {
+        // A UDP connect() only consults the routing table; it sends nothing.
+        // 192.0.2.1 and 2001:db8::1 are documentation addresses (RFC 5737, 3849).
+        var results = new List<string>();
+        foreach (var target in new[] { IPAddress.Parse("192.0.2.1"), IPAddress.Parse("2001:db8::1") })
+        {
+            using var socket = new Socket(target.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+            try
+            {
+                socket.Connect(new IPEndPoint(target, 9));
+                return ("FAIL", $"a route to {target} exists");
+            }
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.NetworkUnreachable or SocketError.HostUnreachable
+                or SocketError.AddressFamilyNotSupported or SocketError.AddressNotAvailable)
+            {
+                results.Add($"{target}: {e.Message}");
+            }
+        }
+        return ("PASS", "no route: " + string.Join("; ", results));
+    }
+
+    private static (string, string) SeparateLoopback(int hostPort)
+    {
+        if (hostPort <= 0)
+            return ("SKIP", "no host port given");
+        var endpoint = new IPEndPoint(IPAddress.Loopback, hostPort);
+        using (var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        {
+            try
+            {
+                client.Connect(endpoint);
+                return ("FAIL", $"reached the host's listener on 127.0.0.1:{hostPort}");
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused)
+            {
+            }
+        }
+        using var own = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        own.Bind(endpoint);
+        own.Listen(1);
+        return ("PASS", $"the host's 127.0.0.1:{hostPort} is not visible, and the command can bind the same port");
+    }
+
+    private static (string, string) HomeIsVisible()
+    {
+        string? home = Environment.GetEnvironmentVariable("HOME");
+        if (string.IsNullOrEmpty(home))
+            return ("SKIP", "HOME is not set");
+        byte[] path = Encoding.UTF8.GetBytes(home + "\0");
+        fixed (byte* p = path)
+        {
+            return access(p, R_OK | X_OK) == 0
+                ? ("PASS", $"{home} is readable")
+                : ("FAIL", $"{home}: {Libc.Describe(errno)}");
+        }
+    }
+
+    private static (string, string) NoCapabilities()
+    {
+        var status = File.ReadAllLines("/proc/self/status");
+        string Field(string name) => status.First(l => l.StartsWith(name + ":", StringComparison.Ordinal))[(name.Length + 1)..].Trim();
+        string eff = Field("CapEff"), prm = Field("CapPrm"), amb = Field("CapAmb");
+        bool none = ulong.Parse(eff, System.Globalization.NumberStyles.HexNumber) == 0
+            && ulong.Parse(prm, System.Globalization.NumberStyles.HexNumber) == 0
+            && ulong.Parse(amb, System.Globalization.NumberStyles.HexNumber) == 0;
+        return none ? ("PASS", "CapEff, CapPrm and CapAmb are empty") : ("FAIL", $"CapEff={eff} CapPrm={prm} CapAmb={amb}");
+    }
+}

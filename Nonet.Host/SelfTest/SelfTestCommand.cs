@@ -1,0 +1,370 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using Nonet.Config;
+using Nonet.Interop;
+using Nonet.Launch;
+using Tmds.Linux;
+using static Tmds.Linux.LibC;
+
+namespace Nonet.SelfTest;
+
+internal enum CheckStatus { PASS, FAIL, SKIP }
+
+/// <summary>One line of the report.  Required checks decide the exit status.</summary>
+internal sealed record CheckResult(string Id, string Name, CheckStatus Status, string Detail, string? Fix = null, bool Required = true);
+
+internal sealed record SelfTestReport(IReadOnlyList<(string Key, string Value)> Facts, IReadOnlyList<CheckResult> Checks)
+{
+    public bool Passed => Checks.All(c => c.Status != CheckStatus.FAIL || !c.Required);
+}
+
+/// <summary>
+/// nonet --self-test: runs the real execution path (launcher, user and
+/// network namespaces, exec) with nonet's own probe as the command, and
+/// reports what it found, with a fix for each failure.
+/// </summary>
+internal static unsafe class SelfTestCommand
+{
+    public static int Run(NonetConfiguration configuration, bool json)
+    {
+        var report = Collect(configuration);
+        StdStreams.Out.Write(json ? RenderJson(report) : RenderText(report));
+        return report.Passed ? ExitCodes.Success : ExitCodes.CheckFailed;
+    }
+
+    public static SelfTestReport Collect(NonetConfiguration configuration)
+    {
+        var facts = HostFacts.Read();
+        var checks = new List<CheckResult>();
+        string? launcher = null;
+        string? launcherError = null;
+        try
+        {
+            launcher = Program.LocateLauncher(configuration);
+        }
+        catch (NonetException e)
+        {
+            launcherError = e.Message;
+        }
+
+        var info = new List<(string, string)>
+        {
+            ("nonet", $"{Program.Version} ({Program.HostPath})"),
+            ("launcher", launcher is null ? "not found" : $"{LauncherVersion(launcher) ?? "version unknown"} ({launcher})"),
+            ("kernel", ReadTrimmed("/proc/sys/kernel/osrelease") ?? "unknown"),
+            ("distribution", Distribution()),
+            ("container", Container()),
+            ("user", $"uid {facts.Uid} gid {facts.Gid}"),
+            ("user namespace", facts.InNestedUserNamespace
+                ? "nested (uid_map: " + (facts.UidMap ?? "").Trim().ReplaceLineEndings("; ") + ")"
+                : "initial"),
+        };
+        foreach (var name in HostFacts.RelevantSysctls)
+            info.Add((name, facts.Sysctl(name) ?? "(not present)"));
+
+        checks.AddRange(SysctlChecks(facts));
+
+        if (launcher is null)
+        {
+            checks.Add(new("launcher", "launcher found", CheckStatus.FAIL, launcherError!, "reinstall nonet, or set 'launcher' in its configuration"));
+            return new SelfTestReport(info, checks.Concat(NotReached("the launcher was not found")).ToList());
+        }
+        checks.Add(new("launcher", "launcher found", CheckStatus.PASS, launcher));
+
+        SignalForwarding.HoldInAllThreads();
+        var stray = SignalForwarding.ThreadsNotHolding();
+        checks.Add(stray.Length == 0
+            ? new("signals", "signals held for forwarding", CheckStatus.PASS, "every host thread blocks the forwarded signals")
+            : new("signals", "signals held for forwarding", CheckStatus.FAIL, "threads not blocking them: " + string.Join(", ", stray), "report this as a bug"));
+
+        var (result, probe, elapsed) = RunProbe(launcher);
+        checks.AddRange(StepChecks(result, facts));
+        if (result.Failure is null)
+            checks.AddRange(ProbeChecks(probe, facts, result.ExitStatus));
+        else
+            checks.AddRange(NotReached($"{FailureExplainer.StepNames[result.Failure.Step]} failed"));
+        info.Add(("probe run", $"{elapsed.TotalMilliseconds:0} ms"));
+        return new SelfTestReport(info, checks);
+    }
+
+    private static IEnumerable<CheckResult> SysctlChecks(HostFacts facts)
+    {
+        string? clone = facts.Sysctl("kernel.unprivileged_userns_clone");
+        yield return clone switch
+        {
+            null => new("userns_clone", "kernel.unprivileged_userns_clone", CheckStatus.SKIP, "not present on this kernel (only some distributions add it)", Required: false),
+            "0" when facts.Uid != 0 => new("userns_clone", "kernel.unprivileged_userns_clone", CheckStatus.FAIL, "0: unprivileged users may not create user namespaces", "sudo sysctl -w kernel.unprivileged_userns_clone=1"),
+            _ => new("userns_clone", "kernel.unprivileged_userns_clone", CheckStatus.PASS, clone + (facts.Uid == 0 ? " (does not apply to root)" : "")),
+        };
+        string? apparmor = facts.Sysctl("kernel.apparmor_restrict_unprivileged_userns");
+        yield return apparmor switch
+        {
+            null => new("apparmor_userns", "AppArmor user namespace restriction", CheckStatus.SKIP, "kernel.apparmor_restrict_unprivileged_userns is not present", Required: false),
+            "0" => new("apparmor_userns", "AppArmor user namespace restriction", CheckStatus.PASS, "not restricted (0)", Required: false),
+            _ => new("apparmor_userns", "AppArmor user namespace restriction", CheckStatus.PASS, $"restricted ({apparmor}): nonet needs its AppArmor profile; the user namespace check below shows whether it is in force", Required: false),
+        };
+    }
+
+    private static (LaunchResult Result, Dictionary<string, (string Status, string Detail)> Probe, TimeSpan Elapsed) RunProbe(string launcher)
+    {
+        // A listener the probe must not see from inside, on a port it must
+        // be able to bind there: proof that the loopback is its own.
+        using var hostListener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        hostListener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        hostListener.Listen(1);
+        int port = ((IPEndPoint)hostListener.LocalEndPoint!).Port;
+
+        int* pipe = stackalloc int[2];
+        if (pipe2(pipe, O_CLOEXEC) != 0)
+            throw new SystemCallException("pipe2", errno);
+        byte[] self = Encoding.UTF8.GetBytes(Program.HostPath);
+        var started = Stopwatch.GetTimestamp();
+        LaunchResult result;
+        try
+        {
+            result = NamespaceRunner.Run(new LaunchRequest(launcher, self,
+                [self, Probe.Argument, Encoding.ASCII.GetBytes(port.ToString(System.Globalization.CultureInfo.InvariantCulture))],
+                StdoutFd: pipe[1]));
+        }
+        finally
+        {
+            close(pipe[1]);
+        }
+        var elapsed = Stopwatch.GetElapsedTime(started);
+        string output;
+        using (var reader = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(pipe[0], ownsHandle: true), FileAccess.Read, 1))
+        using (var text = new StreamReader(reader, Encoding.UTF8))
+            output = text.ReadToEnd();
+        var probe = new Dictionary<string, (string, string)>();
+        foreach (var line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var parts = line.Split(' ', 3);
+            if (parts.Length >= 2)
+                probe[parts[0]] = (parts[1], parts.Length > 2 ? parts[2] : "");
+        }
+        return (result, probe, elapsed);
+    }
+
+    private static readonly (Step Step, string Id, string Name)[] StepRows =
+    [
+        (Step.Clone, "userns", "helper spawn and user namespace"),
+        (Step.WriteUidMap, "idmap", "uid and gid maps"),
+        (Step.UnshareNet, "netns", "network namespace"),
+        (Step.LoopbackUp, "lo_set_up", "bring lo up"),
+        (Step.DropCaps, "drop_caps", "drop capabilities"),
+        (Step.Exec, "exec", "exec the command"),
+    ];
+
+    private static IEnumerable<CheckResult> StepChecks(LaunchResult result, HostFacts facts)
+    {
+        var failure = result.Failure;
+        bool reached = true;
+        foreach (var (step, id, name) in StepRows)
+        {
+            bool failedHere = failure is not null && (failure.Step == step
+                || (step == Step.Clone && failure.Step is Step.SpawnLauncher or Step.LauncherStart)
+                || (step == Step.WriteUidMap && failure.Step is Step.WriteSetgroups or Step.WriteGidMap or Step.WaitMaps)
+                || (step == Step.Exec && failure.Step == Step.LauncherEnded));
+            if (!reached)
+            {
+                yield return new(id, name, CheckStatus.SKIP, "not reached");
+                continue;
+            }
+            if (failedHere)
+            {
+                var explanation = FailureExplainer.Explain(failure!, facts);
+                yield return new(id, name, CheckStatus.FAIL, explanation.Message, explanation.Fix ?? "run again with a newer kernel or outside the container; see nonet(1)");
+                reached = false;
+                continue;
+            }
+            yield return new(id, name, CheckStatus.PASS, step switch
+            {
+                Step.Clone => "clone(CLONE_NEWUSER) succeeded",
+                Step.WriteUidMap => $"{facts.Uid} and {facts.Gid} mapped to themselves; setgroups denied",
+                Step.UnshareNet => "unshare(CLONE_NEWNET) succeeded",
+                Step.LoopbackUp => "SIOCSIFFLAGS IFF_UP on lo succeeded",
+                Step.DropCaps => "bounding set emptied, SECBIT_NOROOT locked",
+                _ => "the probe ran inside",
+            });
+        }
+    }
+
+    private static IEnumerable<CheckResult> ProbeChecks(Dictionary<string, (string Status, string Detail)> probe, HostFacts facts, int exitStatus)
+    {
+        CheckResult From(string id, string name, string fix, bool required = true)
+        {
+            if (!probe.TryGetValue(id, out var r))
+                return new(id, name, CheckStatus.FAIL, $"the probe reported nothing (exit status {exitStatus})", "report this as a bug", required);
+            var status = Enum.TryParse<CheckStatus>(r.Status, out var s) ? s : CheckStatus.FAIL;
+            return new(id, name, status, r.Detail, status == CheckStatus.FAIL ? fix : null, required);
+        }
+
+        string expected = $"uid={facts.Uid} gid={facts.Gid} euid={facts.Uid} egid={facts.Gid}";
+        yield return probe.TryGetValue("ids", out var ids)
+            ? new("ids", "visible uid/gid", ids.Detail == expected ? CheckStatus.PASS : CheckStatus.FAIL,
+                ids.Detail == expected ? $"the command sees uid {facts.Uid} gid {facts.Gid}" : $"expected {expected}, the command sees {ids.Detail}",
+                ids.Detail == expected ? null : "report this as a bug")
+            : new("ids", "visible uid/gid", CheckStatus.FAIL, $"the probe reported nothing (exit status {exitStatus})", "report this as a bug");
+        yield return From("interfaces", "only lo present", "report this as a bug");
+        yield return From("lo_up", "lo up", "report this as a bug");
+        yield return From("tcp4", "TCP on 127.0.0.1", "check that nothing (a firewall rule in the new namespace?) blocks loopback");
+        yield return From("tcp6", "TCP on ::1", "enable IPv6 (net.ipv6.conf.all.disable_ipv6=0) if you need ::1", required: false);
+        yield return From("no_route", "no route out", "report this as a bug");
+        yield return From("separate", "loopback separate from the host", "report this as a bug");
+        yield return From("home", "home directory visible", "check the permissions of your home directory");
+        yield return From("caps", "no capabilities inside", "report this as a bug");
+        yield return From("reconfigure", "namespace cannot be reconfigured", "report this as a bug");
+    }
+
+    private static IEnumerable<CheckResult> NotReached(string why) =>
+        new[] { "ids", "interfaces", "lo_up", "tcp4", "tcp6", "no_route", "separate", "home", "caps", "reconfigure" }
+            .Select(id => new CheckResult(id, id, CheckStatus.SKIP, "not reached: " + why));
+
+    public static string? LauncherVersion(string launcher)
+    {
+        // The launcher's own --version, run directly (no namespaces).
+        int* pipe = stackalloc int[2];
+        if (pipe2(pipe, O_CLOEXEC) != 0)
+            return null;
+        try
+        {
+            var psi = new NativeStringArray([Encoding.UTF8.GetBytes(launcher), "--version"u8.ToArray()]);
+            using (psi)
+            {
+                byte* actions = stackalloc byte[Libc.FileActionsSize];
+                Libc.posix_spawn_file_actions_init(actions);
+                Libc.posix_spawn_file_actions_adddup2(actions, pipe[1], 1);
+                int pid;
+                int rc = Libc.posix_spawn(&pid, psi[0], actions, null, psi.Pointer, Libc.Environ);
+                Libc.posix_spawn_file_actions_destroy(actions);
+                close(pipe[1]);
+                pipe[1] = -1;
+                if (rc != 0)
+                    return null;
+                byte* buffer = stackalloc byte[256];
+                int total = 0;
+                nint n;
+                while (total < 256 && (n = (nint)read(pipe[0], buffer + total, (size_t)(256 - total))) > 0)
+                    total += (int)n;
+                int st;
+                while (Libc.waitpid(pid, &st, 0) < 0 && Libc.Errno == EINTR)
+                {
+                }
+                string text = Encoding.UTF8.GetString(buffer, total).Trim();
+                return text.StartsWith("nonet-launcher ", StringComparison.Ordinal) ? text["nonet-launcher ".Length..] : null;
+            }
+        }
+        finally
+        {
+            if (pipe[1] >= 0)
+                close(pipe[1]);
+            close(pipe[0]);
+        }
+    }
+
+    private static string Distribution()
+    {
+        foreach (var line in ReadLines("/etc/os-release"))
+        {
+            if (line.StartsWith("PRETTY_NAME=", StringComparison.Ordinal))
+                return line["PRETTY_NAME=".Length..].Trim('"');
+        }
+        return "unknown";
+    }
+
+    private static string Container()
+    {
+        if (File.Exists("/.dockerenv"))
+            return "docker (/.dockerenv)";
+        if (File.Exists("/run/.containerenv"))
+            return "podman (/run/.containerenv)";
+        string? env = Environment.GetEnvironmentVariable("container");
+        if (!string.IsNullOrEmpty(env))
+            return $"{env} ($container)";
+        foreach (var line in ReadLines("/proc/1/cgroup"))
+        {
+            foreach (var hint in new[] { "docker", "kubepods", "lxc", "containerd" })
+            {
+                if (line.Contains(hint, StringComparison.Ordinal))
+                    return $"{hint} (/proc/1/cgroup)";
+            }
+        }
+        return "none detected";
+    }
+
+    private static IEnumerable<string> ReadLines(string path)
+    {
+        try
+        {
+            return File.ReadAllLines(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return [];
+        }
+    }
+
+    private static string? ReadTrimmed(string path) => ReadLines(path).FirstOrDefault()?.Trim();
+
+    public static string RenderText(SelfTestReport report)
+    {
+        var text = new StringBuilder();
+        text.Append("nonet self-test\n");
+        int width = report.Facts.Max(f => f.Key.Length) + 2;
+        foreach (var (key, value) in report.Facts)
+            text.Append("  ").Append((key + ":").PadRight(width)).Append(value).Append('\n');
+        text.Append("\nchecks\n");
+        int nameWidth = report.Checks.Max(c => c.Name.Length) + 2;
+        foreach (var check in report.Checks)
+        {
+            text.Append("  ").Append(check.Status.ToString()).Append("  ").Append(check.Name.PadRight(nameWidth)).Append(check.Detail);
+            if (!check.Required && check.Status == CheckStatus.FAIL)
+                text.Append(" (not required)");
+            text.Append('\n');
+            if (check.Status == CheckStatus.FAIL && check.Fix is not null)
+                text.Append("        fix: ").Append(check.Fix).Append('\n');
+        }
+        int passed = report.Checks.Count(c => c.Status == CheckStatus.PASS);
+        int failed = report.Checks.Count(c => c.Status == CheckStatus.FAIL);
+        int skipped = report.Checks.Count(c => c.Status == CheckStatus.SKIP);
+        text.Append($"\nresult: {(report.Passed ? "PASS" : "FAIL")} ({passed} passed, {failed} failed, {skipped} skipped)\n");
+        return text.ToString();
+    }
+
+    public static string RenderJson(SelfTestReport report)
+    {
+        using var stream = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("result", report.Passed ? "PASS" : "FAIL");
+            writer.WriteStartObject("facts");
+            foreach (var (key, value) in report.Facts)
+                writer.WriteString(key, value);
+            writer.WriteEndObject();
+            writer.WriteStartArray("checks");
+            foreach (var check in report.Checks)
+            {
+                writer.WriteStartObject();
+                writer.WriteString("id", check.Id);
+                writer.WriteString("name", check.Name);
+                writer.WriteString("status", check.Status.ToString());
+                writer.WriteBoolean("required", check.Required);
+                writer.WriteString("detail", check.Detail);
+                if (check.Fix is not null && check.Status == CheckStatus.FAIL)
+                    writer.WriteString("fix", check.Fix);
+                writer.WriteEndObject();
+            }
+            writer.WriteEndArray();
+            writer.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(stream.ToArray()) + "\n";
+    }
+}
