@@ -33,7 +33,7 @@ internal static unsafe class CommandResolver
             int problem = Check(name);
             return problem == 0
                 ? new ResolvedCommand(name)
-                : throw Failure(shown, problem);
+                : throw Failure(shown, problem == NotExecutable ? Errno.EACCES : problem);
         }
 
         bool sawDenied = false;
@@ -47,7 +47,9 @@ internal static unsafe class CommandResolver
             int problem = Check(path);
             if (problem == 0)
                 return new ResolvedCommand(path);
-            if (problem is Errno.EACCES or Errno.EISDIR)
+            // Like a shell, skip directories that cannot be searched; only a
+            // file that exists but cannot be run makes the result 126.
+            if (problem is NotExecutable or Errno.EISDIR)
                 sawDenied = true;
         }
         throw sawDenied
@@ -59,8 +61,11 @@ internal static unsafe class CommandResolver
         errno is Errno.ENOENT or Errno.ENOTDIR or Errno.ELOOP or Errno.ENAMETOOLONG ? ExitCodes.NotFound : ExitCodes.CannotExecute,
         $"{shown}: {Interop.Libc.Describe(errno)}");
 
-    /// <summary>0 when path is an executable regular file, else the errno
-    /// that explains why not.</summary>
+    /// <summary>Check's answer for a file that exists but is not executable.</summary>
+    private const int NotExecutable = -1;
+
+    /// <summary>0 when path is an executable regular file, <see cref="NotExecutable"/>
+    /// when it exists but cannot be run, else stat's errno.</summary>
     private static int Check(byte[] path)
     {
         byte[] z = new byte[path.Length + 1];
@@ -73,7 +78,7 @@ internal static unsafe class CommandResolver
             if ((st.st_mode & S_IFMT) == S_IFDIR)
                 return Errno.EISDIR;
             if ((st.st_mode & S_IFMT) != S_IFREG || access(p, X_OK) != 0)
-                return Errno.EACCES;
+                return NotExecutable;
             return 0;
         }
     }

@@ -80,6 +80,8 @@ internal static class FailureExplainer
 
     public static string? UserNamespaceAdvice(int errno, HostFacts facts)
     {
+        if (UnmappedIdsAdvice(facts) is { } unmapped)
+            return unmapped;
         if (facts.Sysctl("kernel.apparmor_restrict_unprivileged_userns") == "1")
             return "AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns=1): "
                 + "install nonet's AppArmor profile (the nonet package ships it) or run "
@@ -87,6 +89,9 @@ internal static class FailureExplainer
         if (facts.Sysctl("kernel.unprivileged_userns_clone") == "0")
             return "unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone=0): "
                 + "run 'sudo sysctl -w kernel.unprivileged_userns_clone=1'";
+        if (errno == Errno.ENOSPC && facts.InNestedUserNamespace)
+            return "nonet runs inside a user namespace that allows no more of them "
+                + "(a sandbox such as bwrap --disable-userns, or a container's limit): run nonet outside it";
         if (errno == Errno.ENOSPC || facts.Sysctl("user.max_user_namespaces") == "0")
             return Limit(facts, "user.max_user_namespaces");
         if (errno == Errno.EUSERS)
@@ -103,10 +108,23 @@ internal static class FailureExplainer
 
     private static string? MapAdvice(HostFacts facts)
     {
-        if (!HostFacts.IsMapped(facts.UidMap, facts.Uid) || !HostFacts.IsMapped(facts.GidMap, facts.Gid))
-            return $"nonet runs inside a user namespace that does not map your uid {facts.Uid}/gid {facts.Gid} "
-                + "(as under 'unshare --user' without -r or --map-*): run nonet outside it, or map your ids";
+        if (UnmappedIdsAdvice(facts) is { } unmapped)
+            return unmapped;
+        // Since Linux 5.12 a map that includes uid 0 needs CAP_SETFCAP in the
+        // parent namespace (kernel/user_namespace.c, verify_root_map()); root
+        // inside nonet has no capabilities at all.
+        if (facts.Uid == 0 && facts.InNestedUserNamespace)
+            return "mapping uid 0 needs CAP_SETFCAP in the parent user namespace (Linux 5.12 and later), "
+                + "and this root has none (inside nonet, for instance): run nonet as root only from the initial namespace";
         return null;
+    }
+
+    private static string? UnmappedIdsAdvice(HostFacts facts)
+    {
+        if (HostFacts.IsMapped(facts.UidMap, facts.Uid) && HostFacts.IsMapped(facts.GidMap, facts.Gid))
+            return null;
+        return $"nonet runs inside a user namespace that does not map your uid {facts.Uid}/gid {facts.Gid} "
+            + "(as under 'unshare --user' without -r or --map-*): run nonet outside it, or map your ids";
     }
 
     /// <summary>The names used in self-test reports.</summary>

@@ -63,7 +63,8 @@ internal static unsafe class SelfTestCommand
             ("container", Container()),
             ("user", $"uid {facts.Uid} gid {facts.Gid}"),
             ("user namespace", facts.InNestedUserNamespace
-                ? "nested (uid_map: " + (facts.UidMap ?? "").Trim().ReplaceLineEndings("; ") + ")"
+                ? "nested (uid_map: " + string.Join("; ", (facts.UidMap ?? "").Split('\n', StringSplitOptions.RemoveEmptyEntries)
+                    .Select(l => string.Join(' ', l.Split(' ', StringSplitOptions.RemoveEmptyEntries)))) + ")"
                 : "initial"),
         };
         foreach (var name in HostFacts.RelevantSysctls)
@@ -82,7 +83,7 @@ internal static unsafe class SelfTestCommand
         var stray = SignalForwarding.ThreadsNotHolding();
         checks.Add(stray.Length == 0
             ? new("signals", "signals held for forwarding", CheckStatus.PASS, "every host thread blocks the forwarded signals")
-            : new("signals", "signals held for forwarding", CheckStatus.FAIL, "threads not blocking them: " + string.Join(", ", stray), "report this as a bug"));
+            : new("signals", "signals held for forwarding", CheckStatus.FAIL, "threads not blocking them: " + string.Join(", ", stray), Bug));
 
         var (result, probe, elapsed) = RunProbe(launcher);
         checks.AddRange(StepChecks(result, facts));
@@ -201,7 +202,7 @@ internal static unsafe class SelfTestCommand
         CheckResult From(string id, string name, string fix, bool required = true)
         {
             if (!probe.TryGetValue(id, out var r))
-                return new(id, name, CheckStatus.FAIL, $"the probe reported nothing (exit status {exitStatus})", "report this as a bug", required);
+                return new(id, name, CheckStatus.FAIL, $"the probe reported nothing (exit status {exitStatus})", Bug, required);
             var status = Enum.TryParse<CheckStatus>(r.Status, out var s) ? s : CheckStatus.FAIL;
             return new(id, name, status, r.Detail, status == CheckStatus.FAIL ? fix : null, required);
         }
@@ -210,22 +211,31 @@ internal static unsafe class SelfTestCommand
         yield return probe.TryGetValue("ids", out var ids)
             ? new("ids", "visible uid/gid", ids.Detail == expected ? CheckStatus.PASS : CheckStatus.FAIL,
                 ids.Detail == expected ? $"the command sees uid {facts.Uid} gid {facts.Gid}" : $"expected {expected}, the command sees {ids.Detail}",
-                ids.Detail == expected ? null : "report this as a bug")
-            : new("ids", "visible uid/gid", CheckStatus.FAIL, $"the probe reported nothing (exit status {exitStatus})", "report this as a bug");
-        yield return From("interfaces", "only lo present", "report this as a bug");
-        yield return From("lo_up", "lo up", "report this as a bug");
-        yield return From("tcp4", "TCP on 127.0.0.1", "check that nothing (a firewall rule in the new namespace?) blocks loopback");
-        yield return From("tcp6", "TCP on ::1", "enable IPv6 (net.ipv6.conf.all.disable_ipv6=0) if you need ::1", required: false);
-        yield return From("no_route", "no route out", "report this as a bug");
-        yield return From("separate", "loopback separate from the host", "report this as a bug");
-        yield return From("home", "home directory visible", "check the permissions of your home directory");
-        yield return From("caps", "no capabilities inside", "report this as a bug");
-        yield return From("reconfigure", "namespace cannot be reconfigured", "report this as a bug");
+                ids.Detail == expected ? null : Bug)
+            : new("ids", "visible uid/gid", CheckStatus.FAIL, $"the probe reported nothing (exit status {exitStatus})", Bug);
+        foreach (var (id, name, fix, required) in ProbeRows)
+            yield return From(id, name, fix, required);
     }
 
+    private const string Bug = "report this as a bug, with this report";
+
+    /// <summary>The probe's checks after "ids", in report order.</summary>
+    private static readonly (string Id, string Name, string Fix, bool Required)[] ProbeRows =
+    [
+        ("interfaces", "only lo present", Bug, true),
+        ("lo_up", "lo up", Bug, true),
+        ("tcp4", "TCP on 127.0.0.1", "check that nothing (a firewall rule in the new namespace?) blocks loopback", true),
+        ("tcp6", "TCP on ::1", "enable IPv6 (net.ipv6.conf.all.disable_ipv6=0) if you need ::1", false),
+        ("no_route", "no route out", Bug, true),
+        ("separate", "loopback separate from the host", Bug, true),
+        ("home", "home directory visible", "check the permissions of your home directory", true),
+        ("caps", "no capabilities inside", Bug, true),
+        ("reconfigure", "namespace cannot be reconfigured", Bug, true),
+    ];
+
     private static IEnumerable<CheckResult> NotReached(string why) =>
-        new[] { "ids", "interfaces", "lo_up", "tcp4", "tcp6", "no_route", "separate", "home", "caps", "reconfigure" }
-            .Select(id => new CheckResult(id, id, CheckStatus.SKIP, "not reached: " + why));
+        ProbeRows.Select(r => new CheckResult(r.Id, r.Name, CheckStatus.SKIP, "not reached: " + why))
+            .Prepend(new CheckResult("ids", "visible uid/gid", CheckStatus.SKIP, "not reached: " + why));
 
     public static string? LauncherVersion(string launcher)
     {

@@ -1,0 +1,64 @@
+using System.Collections.Generic;
+using System.Linq;
+using System.Text.Json;
+using NUnit.Framework;
+
+namespace Nonet.Tests.EndToEnd;
+
+public sealed class SelfTestTests(Identity identity) : EndToEndTest(identity)
+{
+    private static readonly string[] RequiredChecks =
+        ["launcher", "signals", "userns", "idmap", "netns", "lo_set_up", "drop_caps", "exec", "ids", "interfaces", "lo_up", "tcp4", "no_route", "separate", "home", "caps", "reconfigure"];
+
+    [Test]
+    public void Self_test_passes_and_reports_for_a_support_ticket()
+    {
+        var r = Nonet("--self-test");
+        Assert.That(r.ExitCode, Is.Zero, r.ToString());
+        var (uid, gid) = Ids;
+        Assert.That(r.Stdout, Does.StartWith("nonet self-test\n"));
+        foreach (var fact in new[] { "nonet:", "launcher:", "kernel:", "distribution:", "container:", $"uid {uid} gid {gid}", "user.max_user_namespaces:" })
+            Assert.That(r.Stdout, Does.Contain(fact));
+        Assert.That(r.Stdout, Does.Contain($"PASS  visible uid/gid").And.Contain($"the command sees uid {uid} gid {gid}"));
+        Assert.That(r.Stdout, Does.Not.Contain("FAIL"));
+        Assert.That(r.Stdout, Does.Match(@"\nresult: PASS \(\d+ passed, 0 failed, \d+ skipped\)\n$"));
+    }
+
+    [Test]
+    public void Self_test_json_has_every_required_check_passing()
+    {
+        var r = Nonet("--self-test", "--json");
+        Assert.That(r.ExitCode, Is.Zero, r.ToString());
+        using var json = JsonDocument.Parse(r.Stdout);
+        Assert.That(json.RootElement.GetProperty("result").GetString(), Is.EqualTo("PASS"));
+        Assert.That(json.RootElement.GetProperty("facts").GetProperty("user").GetString(), Is.EqualTo($"uid {Ids.Uid} gid {Ids.Gid}"));
+        var checks = json.RootElement.GetProperty("checks").EnumerateArray()
+            .ToDictionary(c => c.GetProperty("id").GetString()!, c => c.GetProperty("status").GetString());
+        foreach (var id in RequiredChecks)
+            Assert.That(checks.GetValueOrDefault(id), Is.EqualTo("PASS"), id);
+    }
+
+    [Test]
+    public void Self_test_explains_a_refused_user_namespace_with_a_fix_and_fails()
+    {
+        var r = Harness.Run(Who, "bwrap", ["--unshare-user", "--disable-userns", "--dev-bind", "/", "/", Harness.Nonet, "--self-test"]);
+        Assert.That(r.ExitCode, Is.EqualTo(1), r.ToString());
+        Assert.That(r.Stdout, Does.Contain("FAIL  helper spawn and user namespace"));
+        Assert.That(r.Stdout, Does.Contain("fix: nonet runs inside a user namespace that allows no more"));
+        Assert.That(r.Stdout, Does.Contain("user namespace:").And.Contain("nested"));
+        Assert.That(r.Stdout, Does.Contain("SKIP  only lo present"));
+        Assert.That(r.Stdout, Does.Match(@"\nresult: FAIL \(\d+ passed, [1-9]\d* failed, \d+ skipped\)\n$"));
+    }
+
+    [Test]
+    public void Self_test_json_reports_the_failure_too()
+    {
+        var r = Harness.Run(Who, "unshare", ["--user", Harness.Nonet, "--self-test", "--json"]);
+        Assert.That(r.ExitCode, Is.EqualTo(1), r.ToString());
+        using var json = JsonDocument.Parse(r.Stdout);
+        Assert.That(json.RootElement.GetProperty("result").GetString(), Is.EqualTo("FAIL"));
+        var failed = json.RootElement.GetProperty("checks").EnumerateArray().Where(c => c.GetProperty("status").GetString() == "FAIL").ToList();
+        Assert.That(failed.Select(c => c.GetProperty("id").GetString()), Is.EqualTo(new[] { "userns" }));
+        Assert.That(failed[0].GetProperty("fix").GetString(), Does.Contain("does not map your uid 65534"));
+    }
+}
