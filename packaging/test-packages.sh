@@ -103,7 +103,7 @@ fi
 check "make install then make uninstall leaves no file behind" bash -c '
     d=$1/install && make --no-print-directory install DESTDIR=$d PREFIX=/usr >/dev/null &&
     test -s $d/usr/share/man/man1/nonet.1 && test -s $d/usr/share/bash-completion/completions/nonet &&
-    test -s $d/usr/share/zsh/vendor-completions/_nonet && test -s $d/usr/share/fish/vendor_completions.d/nonet.fish &&
+    test -s $d/usr/share/zsh/site-functions/_nonet && test -s $d/usr/share/fish/vendor_completions.d/nonet.fish &&
     make --no-print-directory uninstall DESTDIR=$d PREFIX=/usr >/dev/null &&
     left=$(find $d ! -type d) && { [ -z "$left" ] || { echo "left: $left"; false; }; }' _ "$scratch"
 
