@@ -12,6 +12,9 @@ BINDIR     ?= $(PREFIX)/bin
 LIBEXECDIR ?= $(PREFIX)/libexec
 DATADIR    ?= $(PREFIX)/share
 MANDIR     ?= $(DATADIR)/man
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+ZSHCOMPDIR ?= $(DATADIR)/zsh/site-functions
+FISHCOMPDIR ?= $(DATADIR)/fish/vendor_completions.d
 DESTDIR    ?=
 
 BUILD      := build
@@ -60,13 +63,22 @@ install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR)/nonet
 	install -m 0755 $(BUILD)/nonet $(DESTDIR)$(BINDIR)/nonet
 	install -m 0755 $(BUILD)/nonet-launcher $(DESTDIR)$(LIBEXECDIR)/nonet/nonet-launcher
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
+	install -m 0644 doc/nonet.1 $(DESTDIR)$(MANDIR)/man1/nonet.1
+	install -m 0644 completions/nonet.bash $(DESTDIR)$(BASHCOMPDIR)/nonet
+	install -m 0644 completions/_nonet $(DESTDIR)$(ZSHCOMPDIR)/_nonet
+	install -m 0644 completions/nonet.fish $(DESTDIR)$(FISHCOMPDIR)/nonet.fish
 	@case "$(abspath $(LIBEXECDIR))" in "$(abspath $(BINDIR)/../libexec)") ;; \
 	  *) echo "note: nonet looks for its launcher in BINDIR/../libexec/nonet;" \
 	          "set 'launcher = $(LIBEXECDIR)/nonet/nonet-launcher' in /etc/nonet/config" ;; esac
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/nonet $(DESTDIR)$(LIBEXECDIR)/nonet/nonet-launcher
+	rm -f $(DESTDIR)$(MANDIR)/man1/nonet.1 $(DESTDIR)$(BASHCOMPDIR)/nonet \
+	      $(DESTDIR)$(ZSHCOMPDIR)/_nonet $(DESTDIR)$(FISHCOMPDIR)/nonet.fish
 	-rmdir $(DESTDIR)$(LIBEXECDIR)/nonet 2>/dev/null
 
 clean:
 	rm -rf $(BUILD) Nonet.Host/bin Nonet.Host/obj Nonet.Tests/bin Nonet.Tests/obj
+
+include packaging/packaging.mk

@@ -1,0 +1,38 @@
+# fish completion for nonet(1).
+#
+# nonet's own options come first; the first word that is not an option (or
+# the word after '--') starts a command line of its own, completed with that
+# command's completion, as for sudo and env.  The options match 'nonet --help'.
+
+# True once the command line has reached the wrapped command.
+function __fish_nonet_in_command
+    set -l tokens (commandline -opc)
+    set -e tokens[1]
+    while set -q tokens[1]
+        switch $tokens[1]
+            case --
+                return 0
+            case --launcher
+                # Its PATH is the next word.
+                set -e tokens[1]
+            case -
+                return 0
+            case '-*'
+            case '*'
+                return 0
+        end
+        set -e tokens[1]
+    end
+    return 1
+end
+
+set -l opts 'not __fish_nonet_in_command'
+complete -c nonet -n $opts -l self-test -d 'Check on this host that nonet works, end to end'
+complete -c nonet -n $opts -l json -d 'Print one JSON document (with --self-test or --print-config)'
+complete -c nonet -n $opts -l print-config -d "Show each setting's effective value and its source"
+complete -c nonet -n $opts -l launcher -r -F -d 'Use this nonet-launcher'
+complete -c nonet -n $opts -l version -d 'Show the versions of nonet and its launcher'
+complete -c nonet -n $opts -s h -l help -d 'Show help'
+
+# The command's name, then its arguments with its own completion.
+complete -c nonet -f -a '(__fish_complete_subcommand -- --launcher)'
