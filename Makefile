@@ -70,3 +70,4 @@ uninstall:
 
 clean:
 	rm -rf $(BUILD) Nonet.Host/bin Nonet.Host/obj Nonet.Tests/bin Nonet.Tests/obj
+include bench/bench.mk
