@@ -2,6 +2,9 @@
  * harness: the measuring half of `make bench` (bench/run.sh is the other).
  *
  *   harness NONET FLOOR     run every measurement and print the report
+ *   harness --compare ROUNDS A B
+ *                           time "A true" against "B true", interleaved: two
+ *                           builds of nonet, for measuring one change
  *   harness --list-fds      print the fds open in this process, its parent
  *                           and its grandparent (run under nonet, that is the
  *                           command, the launcher and the host)
@@ -542,6 +545,36 @@ static int list_fds(void)
 	return 0;
 }
 
+/* Two builds of nonet, A and B, interleaved: for measuring one change. */
+static int compare_builds(int rounds, char *a, char *b)
+{
+	static struct subject pair[2];
+	struct summary wall[2], cpu[2];
+	int r, k;
+
+	pair[0] = (struct subject){ .label = "A", .argv = { a, "true", NULL } };
+	pair[1] = (struct subject){ .label = "B", .argv = { b, "true", NULL } };
+	for (r = 0; r < 10 + rounds; r++) {
+		for (k = 0; k < 2; k++) {
+			struct subject *c = &pair[(r + k) % 2];
+			struct sample s = run_once(c->argv);
+
+			if (r >= 10)
+				c->runs[c->n++] = s;
+			c->failures += !s.ok;
+		}
+	}
+	for (k = 0; k < 2; k++) {
+		wall[k] = summarise_field(&pair[k], 0);
+		cpu[k] = summarise_field(&pair[k], 1);
+		printf("%s %-30s wall %.3f ms (%.3f-%.3f)  CPU %.3f ms  peak RSS %.1f MiB  %d failed\n",
+		       pair[k].label, pair[k].argv[0], wall[k].median, wall[k].p25, wall[k].p75,
+		       cpu[k].median, peak_rss(&pair[k]) / 1024.0, pair[k].failures);
+	}
+	printf("B/A wall %.3f, CPU %.3f\n", wall[1].median / wall[0].median, cpu[1].median / cpu[0].median);
+	return 0;
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 static void describe_machine(void)
@@ -582,8 +615,10 @@ int main(int argc, char **argv)
 	 * up as leaks: start clean, so that any extra fd is nonet's. */
 	if (close_range(3, ~0U, 0) < 0)
 		return 2;
+	if (argc == 5 && strcmp(argv[1], "--compare") == 0)
+		return compare_builds(env_int("BENCH_ROUNDS", atoi(argv[2]), MAX_RUNS), argv[3], argv[4]);
 	if (argc != 3) {
-		fputs("usage: harness NONET FLOOR | harness --list-fds\n", stderr);
+		fputs("usage: harness NONET FLOOR | harness --compare ROUNDS NONET_A NONET_B | harness --list-fds\n", stderr);
 		return 2;
 	}
 	len = readlink("/proc/self/exe", self, sizeof self - 1);
