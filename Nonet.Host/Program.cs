@@ -46,8 +46,7 @@ internal static class Program
         if (args.Count > 0 && args[0].AsSpan().SequenceEqual(SelfTest.Probe.Argument))
             return SelfTest.Probe.Run(args);
 
-        var definition = new NonetCommandDefinition();
-        var command = CommandLine.Parse(args, definition);
+        var command = CommandLine.Parse(args);
         if (command.Mode == Mode.Help)
             return command.HelpParse!.Invoke(new InvocationConfiguration { Output = StdStreams.Out, Error = StdStreams.Out });
 
