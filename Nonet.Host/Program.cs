@@ -20,6 +20,7 @@ internal static class Program
 
     private static int Main()
     {
+        SignalForwarding.ReleaseMainThread();
         try
         {
             return Run(RawProcess.Arguments());
