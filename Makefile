@@ -27,10 +27,10 @@ RID        ?= $(if $(filter aarch64 arm64,$(ARCH)),linux-arm64,linux-x64)
 MUSL_GCC   := $(shell command -v musl-gcc 2>/dev/null)
 LAUNCHER_CC ?= $(if $(MUSL_GCC),$(MUSL_GCC),$(CC))
 WARNINGS   := -Wall -Wextra -Werror -Werror=format=2 -Wshadow -Wmissing-prototypes -Wstrict-prototypes
-LAUNCHER_CFLAGS ?= -std=c11 -O2 -g0 $(WARNINGS) -DNONET_VERSION='"$(VERSION)"'
+LAUNCHER_CFLAGS ?= -std=c11 -O2 -g0 -Wl,--build-id $(WARNINGS) -DNONET_VERSION='"$(VERSION)"'
 SANITIZE_CFLAGS := -std=c11 -O1 -g $(WARNINGS) -fsanitize=address,undefined -fno-omit-frame-pointer -DNONET_VERSION='"$(VERSION)"'
 
-HOST_SOURCES := $(shell find Nonet.Host -name '*.cs' -not -path '*/obj/*' -not -path '*/bin/*') \
+HOST_SOURCES := $(shell find Nonet.Host \( -name '*.cs' -o -name '*.c' \) -not -path '*/obj/*' -not -path '*/bin/*') \
                 Nonet.Host/Nonet.Host.csproj Directory.Build.props VERSION
 
 .PHONY: all static host test install uninstall clean
@@ -82,3 +82,4 @@ clean:
 	rm -rf $(BUILD) Nonet.Host/bin Nonet.Host/obj Nonet.Tests/bin Nonet.Tests/obj
 
 include packaging/packaging.mk
+include bench/bench.mk

@@ -20,6 +20,7 @@ internal static class Program
 
     private static int Main()
     {
+        SignalForwarding.ReleaseMainThread();
         try
         {
             return Run(RawProcess.Arguments());
@@ -46,8 +47,7 @@ internal static class Program
         if (args.Count > 0 && args[0].AsSpan().SequenceEqual(SelfTest.Probe.Argument))
             return SelfTest.Probe.Run(args);
 
-        var definition = new NonetCommandDefinition();
-        var command = CommandLine.Parse(args, definition);
+        var command = CommandLine.Parse(args);
         if (command.Mode == Mode.Help)
             return command.HelpParse!.Invoke(new InvocationConfiguration { Output = StdStreams.Out, Error = StdStreams.Out });
 

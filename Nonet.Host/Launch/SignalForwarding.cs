@@ -27,11 +27,25 @@ internal static unsafe class SignalForwarding
     public static sigset_t Held => held;
 
     /// <summary>
+    /// First thing in Main: Native/early_signals.c held the signals in the
+    /// main thread before the runtime started, so that the runtime's own
+    /// threads inherit them.  Until <see cref="HoldInAllThreads"/>, the main
+    /// thread takes signals as nonet was given them, as if nothing was held.
+    /// </summary>
+    public static void ReleaseMainThread()
+    {
+        if (!EarlySignals.TryGet(out sigset_t started, out _))
+            return;
+        pthread_sigmask(SIG_SETMASK, &started, null);
+    }
+
+    /// <summary>
     /// Blocks the forwarded signals and SIGCHLD in every thread.  A signal a
     /// process gets goes to any thread that does not block it, and the
-    /// NativeAOT runtime starts its finalizer thread before Main; so the
-    /// finalizer thread blocks them too, by running a finalizer.  Threads
-    /// created later inherit the mask.
+    /// NativeAOT runtime starts its finalizer thread before Main.  That
+    /// thread was started holding them when Native/early_signals.c is linked
+    /// in; otherwise (the JIT, in unit tests) it blocks them by running a
+    /// finalizer.  Threads created later inherit the mask.
     /// </summary>
     public static void HoldInAllThreads()
     {
@@ -46,11 +60,27 @@ internal static unsafe class SignalForwarding
             throw new SystemCallException("pthread_sigmask", errno);
         original = old;
 
+        if (HeldSinceStart(&set))
+            return;
         AllocateBlocker();
         GC.Collect();
         GC.WaitForPendingFinalizers();
         if (!finalizerThreadBlocked)
             throw new NonetException(ExitCodes.NonetFailed, "internal error: could not hold signals in the finalizer thread");
+    }
+
+    /// <summary>True when every signal of <paramref name="set"/> was held
+    /// before the runtime started, so every runtime thread holds it.</summary>
+    private static bool HeldSinceStart(sigset_t* set)
+    {
+        if (!EarlySignals.TryGet(out _, out sigset_t early))
+            return false;
+        for (int sig = 1; sig < 65; sig++)
+        {
+            if (sigismember(set, sig) == 1 && sigismember(&early, sig) != 1)
+                return false;
+        }
+        return true;
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]

@@ -1,0 +1,660 @@
+/*
+ * harness: the measuring half of `make bench` (bench/run.sh is the other).
+ *
+ *   harness NONET FLOOR     run every measurement and print the report
+ *   harness --compare ROUNDS A B
+ *                           time "A true" against "B true", interleaved: two
+ *                           builds of nonet, for measuring one change
+ *   harness --list-fds      print the fds open in this process, its parent
+ *                           and its grandparent (run under nonet, that is the
+ *                           command, the launcher and the host)
+ *
+ * Commands are started with posix_spawn and reaped with wait4, which gives
+ * the wall time, the CPU time of the whole process tree (every process in it
+ * is reaped by its parent) and the peak RSS of its largest process
+ * (ru_maxrss is the maximum over the child and the descendants it reaped).
+ * The compared commands run interleaved, in a rotating order, so that noise
+ * from other work on the machine falls on all of them alike.
+ *
+ * It reports; it does not judge the build: the exit status is 0 whenever the
+ * measurements could be taken, and each target is printed as PASS or FAIL.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define MAX_RUNS 1000
+#define MAX_PROCS 4096
+
+struct sample {
+	double wall_ms;
+	double cpu_ms;
+	long rss_kib;
+	int ok; /* exited with status 0 */
+};
+
+struct subject {
+	const char *label;
+	char *argv[8];
+	struct sample runs[MAX_RUNS];
+	int n;
+	int failures;
+	int usable;
+};
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static double tv_ms(struct timeval tv)
+{
+	return (double)tv.tv_sec * 1e3 + (double)tv.tv_usec / 1e3;
+}
+
+/* Starts argv with stdin from /dev/null and stdout to out_fd (or /dev/null). */
+static pid_t start(char *const argv[], int out_fd)
+{
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+	int rc;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	if (out_fd >= 0)
+		posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
+	else
+		posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (rc != 0) {
+		fprintf(stderr, "harness: cannot start %s: %s\n", argv[0], strerror(rc));
+		return -1;
+	}
+	return pid;
+}
+
+static int reap(pid_t pid, struct rusage *ru)
+{
+	int st;
+
+	while (wait4(pid, &st, 0, ru) < 0) {
+		if (errno != EINTR)
+			return -1;
+	}
+	return st;
+}
+
+static struct sample run_once(char *const argv[])
+{
+	struct sample s = { 0 };
+	struct rusage ru;
+	double t0 = now_ms();
+	pid_t pid = start(argv, -1);
+	int st;
+
+	if (pid < 0)
+		return s;
+	st = reap(pid, &ru);
+	s.wall_ms = now_ms() - t0;
+	s.cpu_ms = tv_ms(ru.ru_utime) + tv_ms(ru.ru_stime);
+	s.rss_kib = ru.ru_maxrss;
+	s.ok = st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	return s;
+}
+
+static int compare_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The q-quantile (0..1) of v[0..n), interpolated; v is sorted in place. */
+static double quantile(double *v, int n, double q)
+{
+	double pos;
+	int i;
+
+	if (n == 0)
+		return 0;
+	qsort(v, (size_t)n, sizeof *v, compare_double);
+	pos = q * (n - 1);
+	i = (int)pos;
+	if (i + 1 >= n)
+		return v[n - 1];
+	return v[i] + (pos - i) * (v[i + 1] - v[i]);
+}
+
+struct summary {
+	double median, p25, p75;
+};
+
+static struct summary summarise(const double *values, int n)
+{
+	double *v = malloc(sizeof *v * (size_t)(n > 0 ? n : 1));
+	struct summary s;
+
+	memcpy(v, values, sizeof *v * (size_t)n);
+	s.median = quantile(v, n, 0.5);
+	s.p25 = quantile(v, n, 0.25);
+	s.p75 = quantile(v, n, 0.75);
+	free(v);
+	return s;
+}
+
+static struct summary summarise_field(const struct subject *c, int cpu)
+{
+	double v[MAX_RUNS];
+	int i;
+
+	for (i = 0; i < c->n; i++)
+		v[i] = cpu ? c->runs[i].cpu_ms : c->runs[i].wall_ms;
+	return summarise(v, c->n);
+}
+
+static long peak_rss(const struct subject *c)
+{
+	long peak = 0;
+	int i;
+
+	for (i = 0; i < c->n; i++)
+		if (c->runs[i].rss_kib > peak)
+			peak = c->runs[i].rss_kib;
+	return peak;
+}
+
+static int env_int(const char *name, int fallback, int max)
+{
+	const char *s = getenv(name);
+	int v = s ? atoi(s) : fallback;
+
+	return v > 0 && v <= max ? v : fallback;
+}
+
+/* ---- targets ------------------------------------------------------------ */
+
+#define MAX_TARGETS 16
+static char target_lines[MAX_TARGETS][160];
+static int n_targets, n_failed;
+
+static void target(int pass, const char *what, const char *measured)
+{
+	if (n_targets == MAX_TARGETS)
+		return;
+	snprintf(target_lines[n_targets++], sizeof target_lines[0], "  %s  %-44s %s",
+		 pass ? "PASS" : "FAIL", what, measured);
+	if (!pass)
+		n_failed++;
+}
+
+/* ---- the sections of the report ------------------------------------------ */
+
+enum { NONET, FLOOR, BWRAP, UNSHARE, TRUE_, N_SUBJECTS };
+
+static struct subject subjects[N_SUBJECTS];
+
+static void compare_startup(const char *nonet, const char *floor_bin, int rounds)
+{
+	int warmup = 10, r, k, i;
+	struct summary wall[N_SUBJECTS];
+	char text[160];
+
+	subjects[NONET] = (struct subject){ .label = "nonet true", .argv = { (char *)nonet, "true", NULL } };
+	subjects[FLOOR] = (struct subject){ .label = "floor true (C reference)", .argv = { (char *)floor_bin, "true", NULL } };
+	subjects[BWRAP] = (struct subject){ .label = "bwrap --dev-bind / / --unshare-net true",
+		.argv = { "bwrap", "--dev-bind", "/", "/", "--unshare-net", "true", NULL } };
+	subjects[UNSHARE] = (struct subject){ .label = "unshare -rn true", .argv = { "unshare", "-rn", "true", NULL } };
+	subjects[TRUE_] = (struct subject){ .label = "true", .argv = { "true", NULL } };
+
+	for (k = 0; k < N_SUBJECTS; k++) {
+		subjects[k].usable = run_once(subjects[k].argv).ok;
+		if (!subjects[k].usable)
+			printf("note: '%s' does not run here; it is left out\n", subjects[k].label);
+	}
+	for (r = 0; r < warmup + rounds; r++) {
+		for (i = 0; i < N_SUBJECTS; i++) {
+			struct subject *c = &subjects[(r + i) % N_SUBJECTS];
+			struct sample s;
+
+			if (!c->usable)
+				continue;
+			s = run_once(c->argv);
+			if (r < warmup)
+				continue;
+			if (!s.ok)
+				c->failures++;
+			c->runs[c->n++] = s;
+		}
+	}
+
+	printf("Start-up cost, %d interleaved rounds (median and interquartile range)\n\n", rounds);
+	printf("  %-40s %22s %22s %10s %6s\n", "command", "wall ms", "CPU ms", "peak RSS", "failed");
+	for (k = 0; k < N_SUBJECTS; k++) {
+		const struct subject *c = &subjects[k];
+		struct summary cpu;
+
+		if (!c->usable)
+			continue;
+		wall[k] = summarise_field(c, 0);
+		cpu = summarise_field(c, 1);
+		printf("  %-40s %7.2f (%5.2f-%5.2f) %7.2f (%5.2f-%5.2f) %6.1f MiB %6d\n", c->label,
+		       wall[k].median, wall[k].p25, wall[k].p75, cpu.median, cpu.p25, cpu.p75,
+		       peak_rss(c) / 1024.0, c->failures);
+	}
+	printf("\n");
+
+	if (subjects[NONET].usable && subjects[FLOOR].usable) {
+		double ratio = wall[NONET].median / wall[FLOOR].median;
+
+		printf("  nonet / floor  %.2fx wall\n", ratio);
+		snprintf(text, sizeof text, "%.2fx (%.2f ms vs %.2f ms)", ratio, wall[NONET].median, wall[FLOOR].median);
+		target(ratio <= 2.0, "nonet true median <= 2.0x C floor", text);
+	}
+	if (subjects[NONET].usable && subjects[BWRAP].usable) {
+		double ratio = wall[NONET].median / wall[BWRAP].median;
+
+		printf("  nonet / bwrap  %.2fx wall\n", ratio);
+		snprintf(text, sizeof text, "%.2fx (%.2f ms vs %.2f ms)", ratio, wall[NONET].median, wall[BWRAP].median);
+		target(ratio <= 1.0, "nonet true median <= 1.0x bwrap", text);
+	}
+	if (subjects[NONET].usable) {
+		long rss = peak_rss(&subjects[NONET]);
+
+		snprintf(text, sizeof text, "%.1f MiB", rss / 1024.0);
+		target(rss <= 16 * 1024, "peak RSS of largest nonet process <= 16 MiB", text);
+		snprintf(text, sizeof text, "%d of %d runs failed", subjects[NONET].failures, subjects[NONET].n);
+		target(subjects[NONET].failures == 0 && subjects[NONET].n > 0, "every nonet true run succeeds", text);
+	}
+	printf("\n");
+}
+
+static void self_test(const char *nonet)
+{
+	char *argv[] = { (char *)nonet, "--self-test", NULL };
+	double walls[5];
+	int i, ok = 1;
+	struct summary s;
+	char text[160];
+
+	for (i = 0; i < 5; i++) {
+		struct sample x = run_once(argv);
+
+		walls[i] = x.wall_ms;
+		ok &= x.ok;
+	}
+	s = summarise(walls, 5);
+	printf("nonet --self-test: median %.1f ms of 5 runs (%.1f-%.1f)%s\n", s.median, s.p25, s.p75,
+	       ok ? "" : ", and it FAILED");
+	snprintf(text, sizeof text, "%.1f ms%s", s.median, ok ? "" : " (self-test failed)");
+	target(ok && s.median < 150, "nonet --self-test < 150 ms", text);
+}
+
+/* 1 GiB through cat, three ways, interleaved: plain, under nonet, and under
+ * the floor.  The floor shows what any namespace wrapper costs here, so a
+ * gap that nonet shares with the floor is not nonet's stdio handling. */
+static void pipe_throughput(const char *nonet, const char *floor_bin)
+{
+	char *plain[] = { "/bin/sh", "-c", "head -c 1G /dev/zero | cat >/dev/null", NULL };
+	char *with_nonet[] = { "/bin/sh", "-c", "head -c 1G /dev/zero | \"$0\" cat >/dev/null", (char *)nonet, NULL };
+	char *with_floor[] = { "/bin/sh", "-c", "head -c 1G /dev/zero | \"$0\" cat >/dev/null", (char *)floor_bin, NULL };
+	char **pipelines[3] = { plain, with_nonet, with_floor };
+	int rounds = env_int("BENCH_PIPE_ROUNDS", 15, 20), r, k, ok = 1;
+	double rate[3][20], ratio;
+	struct summary s[3];
+	char text[160];
+
+	for (r = 0; r < rounds; r++) {
+		for (k = 0; k < 3; k++) {
+			int which = (r + k) % 3;
+			struct sample x = run_once(pipelines[which]);
+
+			ok &= x.ok;
+			rate[which][r] = 1024.0 / (x.wall_ms / 1e3);
+		}
+	}
+	for (k = 0; k < 3; k++)
+		s[k] = summarise(rate[k], rounds);
+	ratio = s[1].median / s[0].median;
+	printf("pipe, 1 GiB through cat (MiB/s, median of %d): without nonet %.0f (%.0f-%.0f), "
+	       "with nonet %.0f (%.0f-%.0f) = %.1f%%, with the floor %.0f (%.0f-%.0f) = %.1f%%\n",
+	       rounds, s[0].median, s[0].p25, s[0].p75, s[1].median, s[1].p25, s[1].p75, 100 * ratio,
+	       s[2].median, s[2].p25, s[2].p75, 100 * s[2].median / s[0].median);
+	snprintf(text, sizeof text, "%.1f%% of the plain pipeline (floor: %.1f%%)%s", 100 * ratio,
+		 100 * s[2].median / s[0].median, ok ? "" : " (a run failed)");
+	target(ok && ratio >= 0.95, "pipe throughput within 5%", text);
+}
+
+/* 1000 runs of nonet one after another, each followed by one of the floor:
+ * the floor's times track the machine's load, so growth is judged on the
+ * ratio nonet/floor, which a busy neighbour does not move. */
+static void sequential(const char *nonet, const char *floor_bin)
+{
+	char *argv[] = { (char *)nonet, "true", NULL };
+	char *reference[] = { (char *)floor_bin, "true", NULL };
+	static double walls[1000], floors[1000];
+	int n = 1000, window = 100, i, failures = 0;
+	struct summary first, last, first_floor, last_floor;
+	double growth;
+	char text[160];
+
+	for (i = 0; i < n; i++) {
+		struct sample s = run_once(argv);
+
+		walls[i] = s.wall_ms;
+		failures += !s.ok;
+		floors[i] = run_once(reference).wall_ms;
+	}
+	first = summarise(walls, window);
+	last = summarise(walls + n - window, window);
+	first_floor = summarise(floors, window);
+	last_floor = summarise(floors + n - window, window);
+	growth = (last.median / last_floor.median) / (first.median / first_floor.median);
+	printf("1000 sequential runs: run 1 %.2f ms, run 1000 %.2f ms; median of runs 1-100 %.2f ms, "
+	       "of runs 901-1000 %.2f ms (floor meanwhile %.2f -> %.2f ms); %d failed\n",
+	       walls[0], walls[n - 1], first.median, last.median, first_floor.median, last_floor.median, failures);
+	snprintf(text, sizeof text, "%+.0f%% (last 100 vs first 100, relative to the floor), %d failed",
+		 100 * (growth - 1), failures);
+	target(failures == 0 && growth <= 1.15, "no growth over 1000 sequential runs", text);
+}
+
+static void concurrent(const char *nonet)
+{
+	char *argv[] = { (char *)nonet, "true", NULL };
+	pid_t pids[64];
+	int i, ok = 0, n = 64;
+	double t0 = now_ms(), total;
+	char text[160];
+
+	for (i = 0; i < n; i++)
+		pids[i] = start(argv, -1);
+	for (i = 0; i < n; i++) {
+		struct rusage ru;
+		int st = pids[i] > 0 ? reap(pids[i], &ru) : -1;
+
+		ok += st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	}
+	total = now_ms() - t0;
+	printf("64 runs started at once: %d succeeded, %.1f ms in all\n", ok, total);
+	snprintf(text, sizeof text, "%d of 64 succeeded in %.1f ms", ok, total);
+	target(ok == n, "64 concurrent runs all succeed", text);
+}
+
+/* ---- leaks --------------------------------------------------------------- */
+
+/* Pids of this user's processes other than this one. */
+static int own_processes(pid_t *out, int max)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	char path[64], line[256];
+	int n = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d)) != NULL && n < max) {
+		pid_t pid = (pid_t)atoi(e->d_name);
+		FILE *f;
+
+		if (pid <= 0 || pid == getpid())
+			continue;
+		snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof line, f)) {
+			unsigned uid;
+
+			if (sscanf(line, "Uid: %u", &uid) == 1) {
+				if (uid == getuid())
+					out[n++] = pid;
+				break;
+			}
+		}
+		fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
+static int contains(const pid_t *v, int n, pid_t x)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (v[i] == x)
+			return 1;
+	return 0;
+}
+
+static void leaks(const char *nonet, const char *self, const pid_t *before, int n_before)
+{
+	static pid_t after[MAX_PROCS];
+	char *argv[] = { (char *)nonet, (char *)self, "--list-fds", NULL };
+	char out[1024], text[160], command_fds[256] = "", launcher_fds[256] = "", host_fds[256] = "";
+	int fds[2], n_after, leaked = 0, i;
+	size_t got = 0;
+	ssize_t r;
+	pid_t pid;
+	char *line;
+
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return;
+	pid = start(argv, fds[1]);
+	close(fds[1]);
+	while ((r = read(fds[0], out + got, sizeof out - 1 - got)) > 0)
+		got += (size_t)r;
+	close(fds[0]);
+	out[got] = 0;
+	if (pid > 0) {
+		struct rusage ru;
+
+		reap(pid, &ru);
+	}
+	for (line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+		sscanf(line, "command %255s", command_fds);
+		sscanf(line, "launcher %255s", launcher_fds);
+		sscanf(line, "host %255s", host_fds);
+	}
+	printf("open fds: the command sees %s; the launcher holds %s; the host holds %s\n",
+	       command_fds[0] ? command_fds : "?", launcher_fds[0] ? launcher_fds : "?",
+	       host_fds[0] ? host_fds : "?");
+	snprintf(text, sizeof text, "command: %s, launcher: %s", command_fds, launcher_fds);
+	target(strcmp(command_fds, "0,1,2") == 0 && strcmp(launcher_fds, "0,1,2") == 0,
+	       "no fds leak to the command or launcher", text);
+
+	n_after = own_processes(after, MAX_PROCS);
+	for (i = 0; i < n_after; i++) {
+		if (contains(before, n_before, after[i]))
+			continue;
+		leaked++;
+		printf("  left behind: pid %d\n", (int)after[i]);
+	}
+	printf("processes left behind after every run: %d\n", leaked);
+	snprintf(text, sizeof text, "%d left behind", leaked);
+	target(leaked == 0, "no leaked processes (so no leaked namespaces)", text);
+}
+
+/* "0,1,2" for the fds open in /proc/PID/fd; for "self", without the fd
+ * that reads the directory. */
+static void fd_list(const char *pid, char *buf, size_t size)
+{
+	char path[64];
+	int fds[256], n = 0, i, j;
+	size_t used = 0;
+	DIR *d;
+	struct dirent *e;
+
+	snprintf(path, sizeof path, "/proc/%s/fd", pid);
+	buf[0] = 0;
+	d = opendir(path);
+	if (!d) {
+		snprintf(buf, size, "unreadable(%s)", strerror(errno));
+		return;
+	}
+	while ((e = readdir(d)) != NULL && n < 256) {
+		if (e->d_name[0] == '.')
+			continue;
+		fds[n] = atoi(e->d_name);
+		if (strcmp(pid, "self") == 0 && fds[n] == dirfd(d))
+			continue;
+		n++;
+	}
+	closedir(d);
+	for (i = 1; i < n; i++)
+		for (j = i; j > 0 && fds[j - 1] > fds[j]; j--) {
+			int t = fds[j];
+
+			fds[j] = fds[j - 1];
+			fds[j - 1] = t;
+		}
+	for (i = 0; i < n && used + 12 < size; i++)
+		used += (size_t)snprintf(buf + used, size - used, i ? ",%d" : "%d", fds[i]);
+}
+
+static pid_t parent_of(pid_t pid)
+{
+	char path[64], buf[512];
+	FILE *f;
+	char *close_paren;
+	int ppid = -1;
+
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	if (fgets(buf, sizeof buf, f) && (close_paren = strrchr(buf, ')')) != NULL)
+		sscanf(close_paren + 1, " %*c %d", &ppid);
+	fclose(f);
+	return (pid_t)ppid;
+}
+
+static int list_fds(void)
+{
+	char buf[256], pid[32];
+	pid_t launcher = getppid(), host = parent_of(launcher);
+
+	fd_list("self", buf, sizeof buf);
+	printf("command %s\n", buf);
+	snprintf(pid, sizeof pid, "%d", (int)launcher);
+	fd_list(pid, buf, sizeof buf);
+	printf("launcher %s\n", buf);
+	snprintf(pid, sizeof pid, "%d", (int)host);
+	fd_list(pid, buf, sizeof buf);
+	printf("host %s\n", buf);
+	return 0;
+}
+
+/* Two builds of nonet, A and B, interleaved: for measuring one change. */
+static int compare_builds(int rounds, char *a, char *b)
+{
+	static struct subject pair[2];
+	struct summary wall[2], cpu[2];
+	int r, k;
+
+	pair[0] = (struct subject){ .label = "A", .argv = { a, "true", NULL } };
+	pair[1] = (struct subject){ .label = "B", .argv = { b, "true", NULL } };
+	for (r = 0; r < 10 + rounds; r++) {
+		for (k = 0; k < 2; k++) {
+			struct subject *c = &pair[(r + k) % 2];
+			struct sample s = run_once(c->argv);
+
+			if (r >= 10)
+				c->runs[c->n++] = s;
+			c->failures += !s.ok;
+		}
+	}
+	for (k = 0; k < 2; k++) {
+		wall[k] = summarise_field(&pair[k], 0);
+		cpu[k] = summarise_field(&pair[k], 1);
+		printf("%s %-30s wall %.3f ms (%.3f-%.3f)  CPU %.3f ms  peak RSS %.1f MiB  %d failed\n",
+		       pair[k].label, pair[k].argv[0], wall[k].median, wall[k].p25, wall[k].p75,
+		       cpu[k].median, peak_rss(&pair[k]) / 1024.0, pair[k].failures);
+	}
+	printf("B/A wall %.3f, CPU %.3f\n", wall[1].median / wall[0].median, cpu[1].median / cpu[0].median);
+	return 0;
+}
+
+/* ---- main ---------------------------------------------------------------- */
+
+static void describe_machine(void)
+{
+	char line[256], model[256] = "unknown CPU";
+	FILE *f = fopen("/proc/cpuinfo", "re");
+	double load[3] = { 0 };
+
+	if (f) {
+		while (fgets(line, sizeof line, f)) {
+			char *colon = strchr(line, ':');
+
+			if (strncmp(line, "model name", 10) == 0 && colon) {
+				snprintf(model, sizeof model, "%s", colon + 2);
+				model[strcspn(model, "\n")] = 0;
+				break;
+			}
+		}
+		fclose(f);
+	}
+	getloadavg(load, 3);
+	printf("machine: %s, %ld CPUs online, load average %.2f; uid %u\n\n", model,
+	       sysconf(_SC_NPROCESSORS_ONLN), load[0], (unsigned)getuid());
+}
+
+int main(int argc, char **argv)
+{
+	static pid_t before[MAX_PROCS];
+	char self[PATH_MAX];
+	int n_before, rounds, i;
+	ssize_t len;
+	double t0 = now_ms();
+
+	if (argc == 2 && strcmp(argv[1], "--list-fds") == 0)
+		return list_fds();
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* Whatever fds the caller left open would reach every command and show
+	 * up as leaks: start clean, so that any extra fd is nonet's. */
+	if (close_range(3, ~0U, 0) < 0)
+		return 2;
+	if (argc == 5 && strcmp(argv[1], "--compare") == 0)
+		return compare_builds(env_int("BENCH_ROUNDS", atoi(argv[2]), MAX_RUNS), argv[3], argv[4]);
+	if (argc != 3) {
+		fputs("usage: harness NONET FLOOR | harness --compare ROUNDS NONET_A NONET_B | harness --list-fds\n", stderr);
+		return 2;
+	}
+	len = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (len < 0)
+		return 2;
+	self[len] = 0;
+	rounds = env_int("BENCH_ROUNDS", 300, MAX_RUNS);
+
+	describe_machine();
+	n_before = own_processes(before, MAX_PROCS);
+	compare_startup(argv[1], argv[2], rounds);
+	self_test(argv[1]);
+	pipe_throughput(argv[1], argv[2]);
+	sequential(argv[1], argv[2]);
+	concurrent(argv[1]);
+	leaks(argv[1], self, before, n_before);
+
+	printf("\nTargets (issue 4)\n");
+	for (i = 0; i < n_targets; i++)
+		printf("%s\n", target_lines[i]);
+	printf("\n%d of %d targets missed; benchmark took %.0f s\n", n_failed, n_targets, (now_ms() - t0) / 1e3);
+	return 0;
+}
