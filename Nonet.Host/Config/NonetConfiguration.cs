@@ -71,11 +71,8 @@ internal sealed class NonetConfiguration
         return configuration;
     }
 
-    public string? Get(string key)
-    {
-        string? value = root[key];
-        return string.IsNullOrEmpty(value) ? null : value;
-    }
+    /// <summary>The effective value; an empty value leaves the key to lower layers.</summary>
+    public string? Get(string key) => Describe(key).Value;
 
     public IReadOnlyList<EffectiveSetting> Describe() =>
         Known.Select(k => Describe(k.Key)).ToList();
