@@ -1,0 +1,62 @@
+using System.Collections.Generic;
+using System.IO;
+using NUnit.Framework;
+
+namespace Nonet.Tests.EndToEnd;
+
+/// <summary>The launcher's paths, success and failure, under AddressSanitizer
+/// and UBSan (build/nonet-launcher-sanitized, built by make test).  Any report
+/// from a sanitizer fails the test.</summary>
+public sealed class SanitizedLauncherTests(Identity identity) : EndToEndTest(identity)
+{
+    private static readonly Dictionary<string, string?> Options = new()
+    {
+        ["ASAN_OPTIONS"] = "abort_on_error=0:exitcode=99:detect_leaks=0",
+        ["UBSAN_OPTIONS"] = "halt_on_error=1:exitcode=98:print_stacktrace=1",
+    };
+
+    private RunResult Run(params string[] args)
+    {
+        if (!File.Exists(Harness.SanitizedLauncher))
+            Assert.Fail($"{Harness.SanitizedLauncher} is missing: run 'make test'");
+        var r = NonetWith(Options, ["--launcher", Harness.SanitizedLauncher, .. args]);
+        Assert.That(r.Stderr, Does.Not.Contain("Sanitizer").And.Not.Contain("runtime error"), r.ToString());
+        return r;
+    }
+
+    [Test]
+    public void A_command_runs_isolated()
+    {
+        var r = Run("sh", "-c", "id -u; ip -br link | cut -d' ' -f1; exit 4");
+        Assert.That(r.ExitCode, Is.EqualTo(4), r.ToString());
+        Assert.That(r.Stdout, Is.EqualTo($"{Ids.Uid}\nlo\n"));
+    }
+
+    [Test]
+    public void An_exec_failure_is_reported()
+    {
+        string dir = Harness.TempDirectory(Who);
+        var make = Shell($"printf 'junk' > {dir}/junk && chmod 755 {dir}/junk");
+        Assert.That(make.ExitCode, Is.Zero, make.ToString());
+        var r = Run($"{dir}/junk");
+        Assert.That(r.ExitCode, Is.EqualTo(126), r.ToString());
+        Assert.That(r.Stderr, Is.EqualTo($"nonet: {dir}/junk: Exec format error\n"));
+    }
+
+    [Test]
+    public void A_signal_ends_the_command()
+    {
+        var r = Run("sh", "-c", "kill -TERM $$");
+        Assert.That(r.ExitCode, Is.EqualTo(143), r.ToString());
+    }
+
+    [Test]
+    public void A_refused_user_namespace_is_reported()
+    {
+        var r = Harness.Run(Who, "bwrap", ["--unshare-user", "--disable-userns", "--dev-bind", "/", "/",
+            Harness.Nonet, "--launcher", Harness.SanitizedLauncher, "true"], Options);
+        Assert.That(r.ExitCode, Is.EqualTo(125), r.ToString());
+        Assert.That(r.Stderr, Does.StartWith("nonet: cannot create a user namespace: clone:"));
+        Assert.That(r.Stderr, Does.Not.Contain("Sanitizer"));
+    }
+}
