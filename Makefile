@@ -33,7 +33,7 @@ SANITIZE_CFLAGS := -std=c11 -O1 -g $(WARNINGS) -fsanitize=address,undefined -fno
 HOST_SOURCES := $(shell find Nonet.Host \( -name '*.cs' -o -name '*.c' \) -not -path '*/obj/*' -not -path '*/bin/*') \
                 Nonet.Host/Nonet.Host.csproj Directory.Build.props VERSION
 
-.PHONY: all static host test install uninstall clean
+.PHONY: all static host test test-deps install uninstall clean
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/nonet $(BUILD)/nonet-launcher
@@ -56,7 +56,20 @@ $(BUILD)/nonet: $(HOST_SOURCES)
 	$(DOTNET) publish Nonet.Host/Nonet.Host.csproj -c Release -r $(RID) -o $(BUILD)/publish --nologo -v quiet
 	cp $(BUILD)/publish/nonet $@
 
-test: all $(BUILD)/nonet-launcher-sanitized
+# What the end-to-end tests run besides nonet.  As root, make test installs
+# what is missing (Debian/Ubuntu); otherwise it says what to install.
+TEST_COMMANDS := /usr/bin/python3:python3 tmux:tmux bwrap:bubblewrap ip:iproute2 setpriv:util-linux unshare:util-linux useradd:passwd
+
+test-deps:
+	@missing=""; for pair in $(TEST_COMMANDS); do \
+	  command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair##*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing for the tests:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "the tests need:$$missing (sudo apt-get install$$missing)" >&2; exit 1; fi; fi
+
+test: all $(BUILD)/nonet-launcher-sanitized test-deps
 	$(DOTNET) test Nonet.Tests/Nonet.Tests.csproj -c Release --nologo -v quiet
 
 install: all

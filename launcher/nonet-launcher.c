@@ -146,6 +146,28 @@ static int install_forwarders(void)
 	return 0;
 }
 
+/* Parent side, first thing: glibc's posix_spawn() in the host leaves its two
+ * internal signals (32 and 33) ignored in the launcher, and ignored signals
+ * survive execve().  No glibc program can ignore them itself, so their
+ * default is what the caller had.  musl's sigaction() refuses these numbers;
+ * the raw system call does not. */
+static int reset_libc_internal_signals(void)
+{
+	struct {
+		void (*handler)(int);
+		unsigned long flags;
+		void (*restorer)(void);
+		unsigned long long mask;
+	} dfl = { SIG_DFL, 0, NULL, 0 };
+	int sig;
+
+	for (sig = 32; sig <= 33; sig++) {
+		if (syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* Child side: the command gets the dispositions and mask nonet was given. */
 static void restore_signal_dispositions(void)
 {
@@ -316,7 +338,8 @@ int main(int argc, char **argv)
 		usage();
 
 	/* 2. Die with the host, so nothing outlives a SIGKILLed nonet. */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || install_forwarders() < 0) {
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || reset_libc_internal_signals() < 0 ||
+	    install_forwarders() < 0) {
 		report(STEP_START, errno, 0);
 		return EXIT_NONET_FAILED;
 	}

@@ -97,6 +97,23 @@ public sealed class PassthroughTests(Identity identity) : EndToEndTest(identity)
     }
 
     [Test]
+    public void Signal_dispositions_and_mask_are_the_callers()
+    {
+        // Ignored signals survive exec, so the command must see exactly the
+        // caller's: none ignored, then SIGHUP ignored as under nohup.
+        string show = "grep -E '^Sig(Ign|Blk)' /proc/self/status";
+        // The test runner hands its children SIGPIPE ignored; nonet always
+        // restores its default (README, Limitations), so start from there.
+        var r = Harness.Run(Who, "env", ["--default-signal=PIPE", "NONET=" + Harness.Nonet, "/bin/sh", "-c",
+            $"{show}; echo ---; \"$NONET\" {show}; echo ---; trap '' HUP; {show}; echo ---; \"$NONET\" {show}"]);
+        Assert.That(r.ExitCode, Is.Zero, r.ToString());
+        var parts = r.Stdout.Split("---\n");
+        Assert.That(parts[1], Is.EqualTo(parts[0]));
+        Assert.That(parts[3], Is.EqualTo(parts[2]));
+        Assert.That(parts[2], Is.Not.EqualTo(parts[0]), "trap '' HUP should show");
+    }
+
+    [Test]
     public void With_no_command_nonet_runs_SHELL()
     {
         var r = Harness.Run(Who, Harness.Nonet, [], new Dictionary<string, string?> { ["SHELL"] = "/bin/sh" },
