@@ -70,7 +70,7 @@ test-deps:
 	  else echo "the tests need:$$missing (sudo apt-get install$$missing)" >&2; exit 1; fi; fi
 
 test: all $(BUILD)/nonet-launcher-sanitized test-deps
-	$(DOTNET) test Nonet.Tests/Nonet.Tests.csproj -c Release --nologo -v quiet
+	$(DOTNET) test Nonet.Tests/Nonet.Tests.csproj -c Release --nologo -v quiet --logger "console;verbosity=minimal"
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR)/nonet

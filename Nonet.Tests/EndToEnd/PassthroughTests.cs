@@ -107,10 +107,19 @@ public sealed class PassthroughTests(Identity identity) : EndToEndTest(identity)
         var r = Harness.Run(Who, "env", ["--default-signal=PIPE", "NONET=" + Harness.Nonet, "/bin/sh", "-c",
             $"{show}; echo ---; \"$NONET\" {show}; echo ---; trap '' HUP; {show}; echo ---; \"$NONET\" {show}"]);
         Assert.That(r.ExitCode, Is.Zero, r.ToString());
-        var parts = r.Stdout.Split("---\n");
+        // Signals 32 and 33 are glibc's own: a glibc parent's posix_spawn
+        // leaves them ignored in its child, so the caller's state of them is
+        // an accident of its ancestry.  nonet gives them their default.
+        const ulong glibcInternal = 0b11UL << 31;
+        var parts = r.Stdout.Split("---\n").Take(4)
+            .Select(p => System.Text.RegularExpressions.Regex.Replace(p, @"SigIgn:\t([0-9a-f]+)",
+                m => "SigIgn:\t" + (System.Convert.ToUInt64(m.Groups[1].Value, 16) & ~glibcInternal).ToString("x16")))
+            .ToArray();
         Assert.That(parts[1], Is.EqualTo(parts[0]));
         Assert.That(parts[3], Is.EqualTo(parts[2]));
         Assert.That(parts[2], Is.Not.EqualTo(parts[0]), "trap '' HUP should show");
+        ulong inside = System.Convert.ToUInt64(System.Text.RegularExpressions.Regex.Match(r.Stdout.Split("---\n")[1], @"SigIgn:\t([0-9a-f]+)").Groups[1].Value, 16);
+        Assert.That(inside & glibcInternal, Is.Zero, "signals 32 and 33 are not ignored inside");
     }
 
     [Test]
