@@ -123,6 +123,33 @@ public sealed class InteractiveShellTests(Identity identity) : EndToEndTest(iden
             "after the terminal hung up, these were still running");
     }
 
+    [Test]
+    public void Ctrl_C_reaches_a_foreground_command_once_and_nonet_outlives_it()
+    {
+        // No shell in between: nonet, its launcher and the command share the
+        // terminal's foreground process group, so the terminal's SIGINT hits
+        // all three.  nonet must survive it, and not pass it on a second time.
+        const string counter = """
+            import signal, sys, time
+            count = 0
+            def caught(n, f):
+                global count
+                count += 1
+            signal.signal(signal.SIGINT, caught)
+            print("ready", flush=True)
+            while count == 0:
+                time.sleep(0.02)
+            time.sleep(1.5)
+            print("count", count, flush=True)
+            sys.exit(5)
+            """;
+        terminal = new Terminal(Who, Harness.TempDirectory(Who), Python, "-c", counter);
+        terminal.WaitFor(new Regex("^ready$", RegexOptions.Multiline), "the command's ready line");
+        terminal.Press("C-c");
+        var screen = terminal.WaitFor(new Regex("^NONET-EXIT=\\d+$", RegexOptions.Multiline), "nonet's exit");
+        Assert.That(screen, Does.Contain("count 1\n").And.Contain("NONET-EXIT=5\n"), screen);
+    }
+
     private Terminal StartShell()
     {
         string home = Harness.TempDirectory(Who);
@@ -215,15 +242,16 @@ public sealed class InteractiveShellTests(Identity identity) : EndToEndTest(iden
         private int answers;
         private bool disposed;
 
-        public Terminal(Identity who, string home)
+        /// <param name="command">What nonet runs; none: the shell.</param>
+        public Terminal(Identity who, string home, params string[] command)
         {
             this.who = who;
             socket = Path.Combine(Harness.TempDirectory(who), "tmux");
             // set -m: like a user's shell, put nonet in its own process
             // group and give it the terminal.
-            const string script = "set -m; env SHELL=/bin/bash HOME=\"$1\" \"$2\"; echo NONET-EXIT=$?; exec sleep 60";
-            Tmux("-f", "/dev/null", "new-session", "-d", "-x", "150", "-y", "50",
-                "/bin/sh", "-c", script, "sh", home, Harness.Nonet);
+            const string script = "set -m; home=$1; shift; env SHELL=/bin/bash HOME=\"$home\" \"$@\"; echo NONET-EXIT=$?; exec sleep 60";
+            Tmux(["-f", "/dev/null", "new-session", "-d", "-x", "150", "-y", "50",
+                "/bin/sh", "-c", script, "sh", home, Harness.Nonet, .. command]);
         }
 
         public void Dispose()
