@@ -327,9 +327,20 @@ internal static unsafe class SelfTestCommand
     {
         var text = new StringBuilder();
         text.Append("nonet self-test\n");
-        int width = report.Facts.Max(f => f.Key.Length) + 2;
-        foreach (var (key, value) in report.Facts)
+        // Sysctls (dotted names) get a block of their own, so that their long
+        // names do not push every other value to the right.
+        var facts = report.Facts.Where(f => !f.Key.Contains('.')).ToList();
+        var sysctls = report.Facts.Where(f => f.Key.Contains('.')).ToList();
+        int width = facts.Max(f => f.Key.Length) + 2;
+        foreach (var (key, value) in facts)
             text.Append("  ").Append((key + ":").PadRight(width)).Append(value).Append('\n');
+        if (sysctls.Count > 0)
+        {
+            text.Append("\nsysctls\n");
+            int sysctlWidth = sysctls.Max(f => f.Key.Length) + 1;
+            foreach (var (key, value) in sysctls)
+                text.Append("  ").Append(key.PadRight(sysctlWidth)).Append("= ").Append(value).Append('\n');
+        }
         text.Append("\nchecks\n");
         int nameWidth = report.Checks.Max(c => c.Name.Length) + 2;
         foreach (var check in report.Checks)

@@ -17,7 +17,7 @@ public sealed class SelfTestTests(Identity identity) : EndToEndTest(identity)
         Assert.That(r.ExitCode, Is.Zero, r.ToString());
         var (uid, gid) = Ids;
         Assert.That(r.Stdout, Does.StartWith("nonet self-test\n"));
-        foreach (var fact in new[] { "nonet:", "launcher:", "kernel:", "distribution:", "container:", $"uid {uid} gid {gid}", "user.max_user_namespaces:" })
+        foreach (var fact in new[] { "nonet:", "launcher:", "kernel:", "distribution:", "container:", $"uid {uid} gid {gid}", "\nsysctls\n", "  user.max_user_namespaces " })
             Assert.That(r.Stdout, Does.Contain(fact));
         Assert.That(r.Stdout, Does.Contain($"PASS  visible uid/gid").And.Contain($"the command sees uid {uid} gid {gid}"));
         Assert.That(r.Stdout, Does.Not.Contain("FAIL"));
