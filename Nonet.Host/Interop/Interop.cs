@@ -71,10 +71,8 @@ internal static unsafe partial class Libc
         }
     }
 
+    /// <summary>errno of the last call declared here (SetLastError).</summary>
     public static int Errno => Marshal.GetLastPInvokeError();
-
-    /// <summary>Tmds.LibC's calls store errno for <see cref="LibC.errno"/>.</summary>
-    public static int LastErrno => LibC.errno;
 
     public static string Describe(int errno) => Marshal.GetPInvokeErrorMessage(errno);
 }
