@@ -30,6 +30,22 @@ internal sealed class CommandLineTests
         Assert.That(CommandLine.Split(args, Definition.TakesValue), Is.EqualTo((optionCount, commandStart)));
     }
 
+    [TestCase()]
+    [TestCase("ls", "-la")]
+    [TestCase("--", "--test", "x")]
+    [TestCase("--")]
+    [TestCase("-", "x")]
+    [TestCase("--launcher", "/l", "echo", "--help")]
+    [TestCase("--self-test")]
+    public void The_fast_path_agrees_with_the_full_parse(params string[] args)
+    {
+        var raw = args.Select(Encoding.UTF8.GetBytes).ToList();
+        var fast = CommandLine.Parse(raw);
+        var full = CommandLine.Parse(raw, Definition);
+        Assert.That((fast.Mode, fast.Json, fast.LauncherOverride), Is.EqualTo((full.Mode, full.Json, full.LauncherOverride)));
+        Assert.That(fast.Command, Is.EqualTo(full.Command));
+    }
+
     [Test]
     public void Words_after_the_command_are_the_commands_even_when_they_look_like_options()
     {
