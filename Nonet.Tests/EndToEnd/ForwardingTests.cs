@@ -193,6 +193,27 @@ public sealed class ForwardingTests(Identity identity) : EndToEndTest(identity)
         Assert.That(server.Finished.Single(), Is.EqualTo(((long)LargeSize, fields[0])), "inside to host: the host received what was sent");
     }
 
+    [Test]
+    public void Data_the_command_sent_just_before_exiting_reaches_the_host_through_a_forward()
+    {
+        using var server = new HostServer(IPAddress.Loopback, replyAfterEof: true);
+        // The command exits the moment its last write returns: what is still
+        // in flight is nonet's to deliver.
+        const string script = """
+            import hashlib, os, socket, sys
+            data = os.urandom(8 << 20)
+            print(len(data), hashlib.sha256(data).hexdigest(), flush=True)
+            s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+            s.sendall(data)
+            os._exit(0)
+            """;
+        var r = Nonet("--forward", $"{server.Port}", Python, "-c", script, $"{server.Port}");
+        Assert.That(r.ExitCode, Is.Zero, r.ToString());
+        WaitUntil(() => !server.Finished.IsEmpty, "the host side of the connection is closed");
+        var (bytes, sha256) = server.Finished.Single();
+        Assert.That($"{bytes} {sha256}\n", Is.EqualTo(r.Stdout), "the host received everything the command sent");
+    }
+
     // ---- publish: the host reaches servers inside ----------------------------
 
     [TestCase(0)]
@@ -319,6 +340,98 @@ public sealed class ForwardingTests(Identity identity) : EndToEndTest(identity)
             Assert.That(r.ExitCode, Is.Zero, r.ToString());
             Assert.That((count, received), Is.EqualTo(((long)LargeSize, sent)), "inside to host: the echo is what was sent");
             Assert.That(r.Stdout, Is.EqualTo($"{LargeSize} {sent}\n"), "host to inside: the inner server received what was sent");
+        }
+        finally
+        {
+            Stop(nonet);
+        }
+    }
+
+    [Test]
+    public void Fifty_concurrent_host_connections_through_a_publish_are_all_served()
+    {
+        const int count = 50;
+        int port = FreeHostPort();
+        const string server = """
+            import socket, sys, threading
+            port, n = int(sys.argv[1]), int(sys.argv[2])
+            s = socket.socket()
+            s.bind(("127.0.0.1", port))
+            s.listen(128)
+            def serve(c):
+                with c:
+                    c.sendall(b"hello\n")
+                    while chunk := c.recv(65536):
+                        c.sendall(chunk)
+            threads = []
+            for _ in range(n):
+                threads.append(threading.Thread(target=serve, args=(s.accept()[0],)))
+                threads[-1].start()
+            for t in threads:
+                t.join()
+            """;
+        using var nonet = Harness.Start(Who, Harness.Nonet, ["--publish", $"{port}", Python, "-c", server, $"{port}", $"{count}"]);
+        var connections = new List<Socket>();
+        try
+        {
+            // All are open, each greeted by its own server thread, before any
+            // sends: a relay that serves one connection at a time cannot pass.
+            for (int i = 0; i < count; i++)
+                connections.Add(ConnectToPublished(port, nonet));
+            var echoed = connections.AsParallel().WithDegreeOfParallelism(count).Select((c, i) =>
+            {
+                byte[] payload = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat($"[connection {i:D3}]", 1000)));
+                c.Send(payload);
+                var got = new byte[payload.Length];
+                int n = 0;
+                while (n < got.Length && c.Receive(got, n, got.Length - n, SocketFlags.None) is var k && k > 0)
+                    n += k;
+                return got.AsSpan(0, n).SequenceEqual(payload);
+            }).ToList();
+            Assert.That(echoed, Has.Count.EqualTo(count).And.All.True);
+            foreach (var c in connections)
+                c.Dispose();
+            var r = Harness.Finish(nonet);
+            Assert.That(r.ExitCode, Is.Zero, r.ToString());
+        }
+        finally
+        {
+            connections.ForEach(c => c.Dispose());
+            Stop(nonet);
+        }
+    }
+
+    [Test]
+    public void Data_the_command_sent_just_before_exiting_reaches_the_host_through_a_publish()
+    {
+        int port = FreeHostPort();
+        const string server = """
+            import hashlib, os, socket, sys
+            data = os.urandom(8 << 20)
+            print(len(data), hashlib.sha256(data).hexdigest(), flush=True)
+            s = socket.socket()
+            s.bind(("127.0.0.1", int(sys.argv[1])))
+            s.listen(1)
+            c, _ = s.accept()
+            c.sendall(b"hello\n" + data)
+            os._exit(0)
+            """;
+        using var nonet = Harness.Start(Who, Harness.Nonet, ["--publish", $"{port}", Python, "-c", server, $"{port}"]);
+        try
+        {
+            string expected = ReadLine(nonet);
+            using var connection = ConnectToPublished(port, nonet);
+            using var stream = new NetworkStream(connection);
+            byte[] data;
+            using (var all = new MemoryStream())
+            {
+                stream.CopyTo(all);
+                data = all.ToArray();
+            }
+            Assert.That($"{data.Length} {Convert.ToHexStringLower(SHA256.HashData(data))}", Is.EqualTo(expected),
+                "the host received everything the command sent");
+            var r = Harness.Finish(nonet);
+            Assert.That(r.ExitCode, Is.Zero, r.ToString());
         }
         finally
         {
