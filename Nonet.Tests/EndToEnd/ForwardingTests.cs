@@ -190,7 +190,7 @@ public sealed class ForwardingTests(Identity identity) : EndToEndTest(identity)
         Assert.That(fields[2], Is.EqualTo($"{LargeSize}"), "bytes echoed back inside");
         Assert.That(fields[1], Is.EqualTo(fields[0]), "host to inside: what came back is what was sent");
         WaitUntil(() => !server.Finished.IsEmpty, "the host side of the connection is closed");
-        Assert.That(server.Finished.Single(), Is.EqualTo(((long)LargeSize, fields[0])), "inside to host: the host received what was sent");
+        Assert.That(server.Finished.Single(), Is.EqualTo(new Received(LargeSize, fields[0], Reset: false)), "inside to host: the host received what was sent");
     }
 
     [Test]
@@ -210,8 +210,40 @@ public sealed class ForwardingTests(Identity identity) : EndToEndTest(identity)
         var r = Nonet("--forward", $"{server.Port}", Python, "-c", script, $"{server.Port}");
         Assert.That(r.ExitCode, Is.Zero, r.ToString());
         WaitUntil(() => !server.Finished.IsEmpty, "the host side of the connection is closed");
-        var (bytes, sha256) = server.Finished.Single();
-        Assert.That($"{bytes} {sha256}\n", Is.EqualTo(r.Stdout), "the host received everything the command sent");
+        var received = server.Finished.Single();
+        Assert.That($"{received.Bytes} {received.Sha256}\n", Is.EqualTo(r.Stdout), "the host received everything the command sent");
+        Assert.That(received.Reset, Is.False);
+    }
+
+    [Test]
+    public void No_connection_is_cut_short_silently_when_the_command_exits()
+    {
+        // The command makes connections faster than nonet relays them, sends
+        // 16 KiB on each and exits at once, so that nonet meets the exit with
+        // connections under way.  A connection may then be refused or reset,
+        // but one that the host sees end with a clean close must have
+        // brought all that was sent: a clean close after less would pass for
+        // a complete, shorter stream.  The moment is a race, hence a few runs.
+        const string script = """
+            import os, socket, sys
+            port, n = int(sys.argv[1]), int(sys.argv[2])
+            connections = []
+            for i in range(n):
+                s = socket.create_connection(("127.0.0.1", port), timeout=10)
+                s.sendall(b"x" * 16384)
+                connections.append(s)
+            os._exit(0)
+            """;
+        for (int run = 0; run < 4; run++)
+        {
+            using var server = new HostServer(IPAddress.Loopback, replyAfterEof: true);
+            var r = Nonet("--forward", $"{server.Port}", Python, "-c", script, $"{server.Port}", "200");
+            Assert.That(r.ExitCode, Is.Zero, r.ToString());
+            WaitUntil(() => server.Finished.Count == server.Accepted, "every connection the host accepted has ended");
+            var cut = server.Finished.Where(f => !f.Reset && f.Bytes != 16384).Select(f => f.Bytes).ToList();
+            Assert.That(cut, Is.Empty,
+                $"run {run + 1}: {cut.Count} of the {server.Accepted} connections the host accepted closed cleanly after fewer than the 16384 bytes sent (bytes: {string.Join(", ", cut.Distinct())})");
+        }
     }
 
     // ---- publish: the host reaches servers inside ----------------------------
@@ -947,11 +979,14 @@ public sealed class ForwardingTests(Identity identity) : EndToEndTest(identity)
         return found;
     }
 
+    /// <summary>What one connection brought to a <see cref="HostServer"/>, and
+    /// whether it ended with a reset (or error) rather than a close.</summary>
+    private sealed record Received(long Bytes, string Sha256, bool Reset);
+
     /// <summary>
     /// A TCP server in the test process, on the caller's side of nonet.  It
     /// echoes, or (<c>replyAfterEof</c>) reads to the end and then says how
-    /// many bytes came.  Each finished connection leaves its byte count and
-    /// the SHA-256 of what it received.
+    /// many bytes came.  Each finished connection leaves a <see cref="Received"/>.
     /// </summary>
     private sealed class HostServer : IDisposable
     {
@@ -973,7 +1008,7 @@ public sealed class ForwardingTests(Identity identity) : EndToEndTest(identity)
 
         public int Accepted => Volatile.Read(ref accepted);
 
-        public ConcurrentQueue<(long Bytes, string Sha256)> Finished { get; } = new();
+        public ConcurrentQueue<Received> Finished { get; } = new();
 
         public void Listen()
         {
@@ -1007,6 +1042,7 @@ public sealed class ForwardingTests(Identity identity) : EndToEndTest(identity)
             using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
             var buffer = new byte[1 << 16];
             long total = 0;
+            bool reset = false;
             try
             {
                 int n;
@@ -1017,15 +1053,23 @@ public sealed class ForwardingTests(Identity identity) : EndToEndTest(identity)
                     if (!replyAfterEof)
                         await stream.WriteAsync(buffer.AsMemory(0, n));
                 }
-                if (replyAfterEof)
-                    await stream.WriteAsync(Encoding.ASCII.GetBytes($"received {total}\n"));
-                connection.Shutdown(SocketShutdown.Send);
             }
             catch (Exception e) when (e is IOException or SocketException)
             {
-                // A reset ends the connection as well as a close does.
+                reset = true;
             }
-            Finished.Enqueue((total, Convert.ToHexStringLower(hash.GetHashAndReset())));
+            try
+            {
+                if (!reset && replyAfterEof)
+                    await stream.WriteAsync(Encoding.ASCII.GetBytes($"received {total}\n"));
+                if (!reset)
+                    connection.Shutdown(SocketShutdown.Send);
+            }
+            catch (Exception e) when (e is IOException or SocketException)
+            {
+                // The client need not wait for the answer.
+            }
+            Finished.Enqueue(new Received(total, Convert.ToHexStringLower(hash.GetHashAndReset()), reset));
         }
     }
 }
