@@ -1,5 +1,10 @@
+using System;
 using System.Collections.Generic;
 using System.IO;
+using System.Net;
+using System.Net.Sockets;
+using System.Threading;
+using System.Threading.Tasks;
 using NUnit.Framework;
 
 namespace Nonet.Tests.EndToEnd;
@@ -48,6 +53,63 @@ public sealed class SanitizedLauncherTests(Identity identity) : EndToEndTest(ide
     {
         var r = Run("sh", "-c", "kill -TERM $$");
         Assert.That(r.ExitCode, Is.EqualTo(143), r.ToString());
+    }
+
+    [Test]
+    public void Forwarding_and_publishing_run_clean()
+    {
+        if (!File.Exists(Harness.SanitizedLauncher))
+            Assert.Fail($"{Harness.SanitizedLauncher} is missing: run 'make test'");
+        using var echo = new TcpListener(IPAddress.Loopback, 0);
+        echo.Start();
+        int forwarded = ((IPEndPoint)echo.LocalEndpoint).Port;
+        var echoing = Task.Run(() =>
+        {
+            using var client = echo.AcceptTcpClient();
+            var stream = client.GetStream();
+            var buffer = new byte[5];
+            stream.ReadExactly(buffer);
+            stream.Write(buffer);
+        });
+        int published;
+        using (var probe = new TcpListener(IPAddress.Loopback, 0))
+        {
+            probe.Start();
+            published = ((IPEndPoint)probe.LocalEndpoint).Port;
+        }
+        string script = $"import socket\n"
+            + $"c = socket.create_connection(('127.0.0.1', {forwarded})); c.sendall(b'hello')\n"
+            + "assert c.recv(5) == b'hello'\n"
+            + $"s = socket.socket(); s.bind(('127.0.0.1', {published})); s.listen()\n"
+            + "a, _ = s.accept(); a.sendall(b'published'); a.close()\n";
+        using var nonet = Harness.Start(Who, Harness.Nonet, ["--launcher", Harness.SanitizedLauncher,
+            "--forward", $"{forwarded}", "--publish", $"{published}", Python, "-c", script], Options);
+        var finished = Task.Run(() => Harness.Finish(nonet));
+
+        string answer = "";
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (answer.Length == 0 && DateTime.UtcNow < deadline && !finished.IsCompleted)
+        {
+            try
+            {
+                using var client = new TcpClient();
+                client.Connect(IPAddress.Loopback, published);
+                answer = new StreamReader(client.GetStream()).ReadToEnd();
+            }
+            catch (IOException)
+            {
+            }
+            catch (SocketException)
+            {
+            }
+            if (answer.Length == 0)
+                Thread.Sleep(20);
+        }
+        var r = finished.Result;
+        Assert.That(r.Stderr, Does.Not.Contain("Sanitizer").And.Not.Contain("runtime error"), r.ToString());
+        Assert.That(r.ExitCode, Is.Zero, r.ToString());
+        Assert.That(answer, Is.EqualTo("published"));
+        Assert.That(echoing.Wait(TimeSpan.FromSeconds(5)), Is.True, "the forwarded connection reached the echo server");
     }
 
     [Test]
