@@ -748,23 +748,6 @@ public sealed class ForwardingTests(Identity identity) : EndToEndTest(identity)
         }
     }
 
-    [Test]
-    public void Forwarding_runs_clean_under_the_sanitized_launcher()
-    {
-        if (!File.Exists(Harness.SanitizedLauncher))
-            Assert.Fail($"{Harness.SanitizedLauncher} is missing: run 'make test'");
-        using var server = new HostServer(IPAddress.Loopback);
-        var r = NonetWith(new Dictionary<string, string?>
-        {
-            ["ASAN_OPTIONS"] = "abort_on_error=0:exitcode=99:detect_leaks=0",
-            ["UBSAN_OPTIONS"] = "halt_on_error=1:exitcode=98:print_stacktrace=1",
-        }, "--launcher", Harness.SanitizedLauncher, "--forward", $"{server.Port}:7000", "--publish", $"{FreeHostPort()}",
-            Python, "-c", Client + "\nsys.exit(4)\n", "127.0.0.1", "7000", "::1", "7000");
-        Assert.That(r.Stderr, Does.Not.Contain("Sanitizer").And.Not.Contain("runtime error"), r.ToString());
-        Assert.That(r.ExitCode, Is.EqualTo(4), r.ToString());
-        Assert.That(r.Stdout, Is.EqualTo("127.0.0.1 7000 echo\n::1 7000 echo\n"));
-    }
-
     // ---- helpers ---------------------------------------------------------------
 
     private const int LargeSize = 64 << 20;
