@@ -2,10 +2,12 @@ using System;
 using System.Collections.Generic;
 using System.CommandLine;
 using System.IO;
+using System.Linq;
 using System.Text;
 using System.Text.Json;
 using Nonet.Cli;
 using Nonet.Config;
+using Nonet.Forwarding;
 using Nonet.Interop;
 using Nonet.Launch;
 
@@ -60,7 +62,7 @@ internal static class Program
         switch (command.Mode)
         {
             case Mode.PrintConfig:
-                return PrintConfig(configuration, command.Json);
+                return PrintConfig(configuration, PlanFor(configuration, command), command.Json);
             case Mode.Version:
                 return PrintVersion(configuration);
             case Mode.SelfTest:
@@ -70,9 +72,11 @@ internal static class Program
         string launcher = LocateLauncher(configuration);
         var argv = command.Command.Count > 0 ? command.Command : [ChooseShell(configuration)];
         var resolved = CommandResolver.Resolve(argv[0], RawProcess.GetEnvironmentVariable("PATH"));
+        var plan = PlanFor(configuration, command);
 
         SignalForwarding.HoldInAllThreads();
-        var result = NamespaceRunner.Run(new LaunchRequest(launcher, resolved.Path, argv));
+        using var forwarder = plan.IsEmpty ? null : PortForwarder.Prepare(plan);
+        var result = NamespaceRunner.Run(new LaunchRequest(launcher, resolved.Path, argv, Forwarder: forwarder));
         if (result.Failure is { } failure)
         {
             var explanation = FailureExplainer.Explain(failure, HostFacts.Read());
@@ -80,6 +84,24 @@ internal static class Program
             return explanation.ExitCode;
         }
         return result.ExitStatus;
+    }
+
+    /// <summary>The configured forwards and publishes, then the options' ones.</summary>
+    private static ForwardingPlan PlanFor(NonetConfiguration configuration, ParsedCommandLine command)
+    {
+        IEnumerable<(string, SpecSource)> Configured(string key)
+        {
+            var setting = configuration.Describe(key);
+            var source = new SpecSource(setting.Source, IsOption: false);
+            foreach (var spec in ForwardingPlan.SplitList(setting.Value))
+                yield return (spec, source);
+        }
+        IEnumerable<(string, SpecSource)> Given(IEnumerable<string> specs, string option) =>
+            specs.Select(spec => (spec, new SpecSource(option, IsOption: true)));
+
+        return ForwardingPlan.Build(
+            Configured("forward").Concat(Given(command.Forwards, "--forward")),
+            Configured("publish").Concat(Given(command.Publishes, "--publish")));
     }
 
     public static string LocateLauncher(NonetConfiguration configuration) =>
@@ -103,7 +125,7 @@ internal static class Program
         return ExitCodes.Success;
     }
 
-    private static int PrintConfig(NonetConfiguration configuration, bool json)
+    private static int PrintConfig(NonetConfiguration configuration, ForwardingPlan plan, bool json)
     {
         var settings = configuration.Describe();
         var output = StdStreams.Out;
@@ -134,6 +156,27 @@ internal static class Program
                     writer.WriteEndObject();
                 }
                 writer.WriteEndObject();
+                writer.WriteStartArray("forwards");
+                foreach (var f in plan.Forwards)
+                {
+                    writer.WriteStartObject();
+                    writer.WriteString("spec", f.ToString());
+                    writer.WriteString("hostAddress", f.HostAddress.ToString());
+                    writer.WriteNumber("hostPort", f.HostPort);
+                    writer.WriteNumber("innerPort", f.InnerPort);
+                    writer.WriteEndObject();
+                }
+                writer.WriteEndArray();
+                writer.WriteStartArray("publishes");
+                foreach (var p in plan.Publishes)
+                {
+                    writer.WriteStartObject();
+                    writer.WriteString("spec", p.ToString());
+                    writer.WriteNumber("innerPort", p.InnerPort);
+                    writer.WriteNumber("hostPort", p.HostPort);
+                    writer.WriteEndObject();
+                }
+                writer.WriteEndArray();
                 writer.WriteEndObject();
             }
             output.WriteLine(Encoding.UTF8.GetString(stream.ToArray()));
@@ -146,6 +189,14 @@ internal static class Program
         output.WriteLine($"#   then {NonetConfiguration.EnvironmentPrefix}* environment variables, then options");
         foreach (var s in settings)
             output.WriteLine($"{s.Key} = {s.Value ?? "(unset)"}    # from {s.Source}");
+        if (!plan.IsEmpty)
+        {
+            output.WriteLine("# port forwarding in effect (settings, then --forward/--publish options)");
+            foreach (var f in plan.Forwards)
+                output.WriteLine($"#   forward {f}: {f.Describe()}");
+            foreach (var p in plan.Publishes)
+                output.WriteLine($"#   publish {p}: {p.Describe()}");
+        }
         return ExitCodes.Success;
     }
 

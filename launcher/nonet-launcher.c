@@ -1,7 +1,7 @@
 /*
  * nonet-launcher: the small static helper that nonet(1) starts.
  *
- *   nonet-launcher STATUS_FD GO_FD PATH ARGV0 [ARG...]
+ *   nonet-launcher [-c CTRL_FD [-f PORT]... [-p PORT]...] STATUS_FD GO_FD PATH ARGV0 [ARG...]
  *   nonet-launcher --version
  *
  * It is not meant to be run by hand.  The nonet host resolves PATH, opens
@@ -11,9 +11,22 @@
  *   2. tells the host the child's pid, so that the host (in the caller's
  *      namespace) writes /proc/PID/setgroups, uid_map and gid_map;
  *   3. the child, released, creates a network namespace, brings "lo" up,
- *      gives up every capability and execs PATH;
+ *      makes the port-forwarding sockets (below), gives up every capability
+ *      and execs PATH;
  *   4. the parent stays behind: it forwards the host's signals to the
  *      command and exits with the command's status.
+ *
+ * Port forwarding (nonet --forward/--publish) uses CTRL_FD, one end of a
+ * SOCK_SEQPACKET pair whose other end the host keeps:
+ *
+ *   -f PORT  the child listens on 127.0.0.1:PORT and [::1]:PORT inside and
+ *            hands the listeners to the host, which accepts and relays;
+ *   -p PORT  a helper stays in the namespace, with no capabilities, and for
+ *            each request of the host makes a socket connecting to
+ *            127.0.0.1:PORT (or [::1]:PORT) inside and hands it over.
+ *
+ * A socket belongs to the network namespace it was made in, so these are
+ * the only ways for the host to reach into the new one.
  *
  * Every step's outcome goes to the host over STATUS_FD (see status.h); the
  * host owns the wording of every message a user sees.
@@ -22,6 +35,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -48,6 +62,20 @@
 
 #define EXIT_NONET_FAILED 125
 
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+
+/* From <linux/capability.h>, which musl does not ship. */
+#define CAPABILITY_VERSION_3 0x20080522
+struct cap_header {
+	uint32_t version;
+	int pid;
+};
+struct cap_data {
+	uint32_t effective, permitted, inheritable;
+};
+
 /* The signals nonet passes on to the command; README.md lists the same. */
 static const int forwarded_signals[] = {
 	SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH,
@@ -56,6 +84,12 @@ static const int forwarded_signals[] = {
 
 static int status_fd = -1;
 static int go_fd = -1;
+static int ctrl_fd = -1;
+static int helper_pid_pipe[2] = { -1, -1 }; /* child to parent: the helper's pid */
+static uint16_t forward_ports[NONET_MAX_FORWARDS];
+static size_t n_forward;
+static uint16_t publish_ports[NONET_MAX_FORWARDS];
+static size_t n_publish;
 static volatile sig_atomic_t child_pid;
 static struct sigaction original_actions[N_FORWARDED];
 static sigset_t original_mask;
@@ -244,6 +278,249 @@ static int drop_capabilities(void)
 		     0, 0, 0);
 }
 
+static socklen_t loopback_address(uint32_t family, uint16_t port, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof *ss);
+	if (family == NONET_FAMILY_IPV6) {
+		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons(port);
+		a6->sin6_addr = in6addr_loopback;
+		return sizeof *a6;
+	} else {
+		struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons(port);
+		a4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		return sizeof *a4;
+	}
+}
+
+static int close_keeping_errno(int fd)
+{
+	int saved_errno = errno;
+
+	close(fd);
+	errno = saved_errno;
+	return -1;
+}
+
+/* Child side, inside the new network namespace: a listening socket on the
+ * loopback address of FAMILY, non-blocking, for the host to accept on. */
+static int make_listener(uint32_t family, uint16_t port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = loopback_address(family, port, &ss);
+	int one = 1;
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+	    (family == NONET_FAMILY_IPV6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0) ||
+	    bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, SOMAXCONN) < 0)
+		return close_keeping_errno(fd);
+	return fd;
+}
+
+/* Child side: one listener per forwarded port and address family, all sent
+ * to the host in one message.  The child keeps none of them: the command
+ * sees none.  A kernel without IPv6 gets IPv4 listeners only.  On failure,
+ * errno is set and *failed_port says which port. */
+static int send_listeners(uint16_t *failed_port)
+{
+	static int fds[2 * NONET_MAX_FORWARDS];
+	static struct nonet_listener described[2 * NONET_MAX_FORWARDS];
+	static union {
+		char buf[CMSG_SPACE(sizeof fds)];
+		struct cmsghdr align;
+	} control;
+	struct iovec iov;
+	struct msghdr msg;
+	struct cmsghdr *cmsg;
+	size_t n = 0, i;
+	int rc = -1, saved_errno;
+
+	for (i = 0; i < n_forward; i++) {
+		uint32_t family;
+
+		for (family = NONET_FAMILY_IPV4; family <= NONET_FAMILY_IPV6; family += 2) {
+			int fd = make_listener(family, forward_ports[i]);
+
+			if (fd < 0 && family == NONET_FAMILY_IPV6 &&
+			    (errno == EAFNOSUPPORT || errno == EADDRNOTAVAIL))
+				continue;
+			if (fd < 0) {
+				*failed_port = forward_ports[i];
+				goto out;
+			}
+			fds[n] = fd;
+			described[n].index = (uint32_t)i;
+			described[n].family = family;
+			n++;
+		}
+	}
+
+	memset(&msg, 0, sizeof msg);
+	iov.iov_base = described;
+	iov.iov_len = n * sizeof described[0];
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = control.buf;
+	msg.msg_controllen = CMSG_SPACE(n * sizeof(int));
+	cmsg = CMSG_FIRSTHDR(&msg);
+	cmsg->cmsg_level = SOL_SOCKET;
+	cmsg->cmsg_type = SCM_RIGHTS;
+	cmsg->cmsg_len = CMSG_LEN(n * sizeof(int));
+	memcpy(CMSG_DATA(cmsg), fds, n * sizeof(int));
+	while ((rc = (int)sendmsg(ctrl_fd, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+		;
+	if (rc >= 0)
+		rc = 0;
+	else
+		*failed_port = 0;
+out:
+	saved_errno = errno;
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+	errno = saved_errno;
+	return rc;
+}
+
+/* Child side: one byte from the host on the control socket. */
+static int wait_for_host(void)
+{
+	char c;
+	ssize_t n;
+
+	do
+		n = recv(ctrl_fd, &c, 1, 0);
+	while (n < 0 && errno == EINTR);
+	if (n == 1)
+		return 0;
+	if (n == 0)
+		errno = ECANCELED;
+	return -1;
+}
+
+/* Helper side: close every descriptor but KEEP (the command's stdio, the
+ * status pipe).  close_range() needs Linux 5.9; older kernels get a loop. */
+static void close_all_but(int keep)
+{
+	int fd;
+
+	if ((keep == 0 || syscall(SYS_close_range, 0u, (unsigned)keep - 1, 0u) == 0) &&
+	    syscall(SYS_close_range, (unsigned)keep + 1, ~0u, 0u) == 0)
+		return;
+	for (fd = 0; fd < 65536; fd++) {
+		if (fd != keep)
+			close(fd);
+	}
+}
+
+/* Helper side: a socket of FAMILY whose connect() to a published port
+ * inside has begun; the host waits for it to complete. */
+static int connect_inside(uint32_t family, uint16_t port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = loopback_address(family, port, &ss);
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS)
+		return close_keeping_errno(fd);
+	return fd;
+}
+
+static int send_reply(uint32_t id, int err, int fd)
+{
+	struct nonet_connect_reply reply = { NONET_STATUS_MAGIC, id, err, 0 };
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} control;
+	struct iovec iov = { &reply, sizeof reply };
+	struct msghdr msg;
+	ssize_t n;
+
+	memset(&msg, 0, sizeof msg);
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	if (fd >= 0) {
+		struct cmsghdr *cmsg;
+
+		msg.msg_control = control.buf;
+		msg.msg_controllen = sizeof control.buf;
+		cmsg = CMSG_FIRSTHDR(&msg);
+		cmsg->cmsg_level = SOL_SOCKET;
+		cmsg->cmsg_type = SCM_RIGHTS;
+		cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+	}
+	do
+		n = sendmsg(ctrl_fd, &msg, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -1 : 0;
+}
+
+/* The --publish helper: stays in the namespace and makes one socket per
+ * request of the host, to the published ports only.  It has no capabilities,
+ * cannot be traced, holds nothing of the command's and ends with the
+ * launcher (parent-death signal) or when the host closes its end.
+ * Never returns. */
+static void run_helper(pid_t parent)
+{
+	struct cap_header header = { CAPABILITY_VERSION_3, 0 };
+	struct cap_data none[2];
+	sigset_t all;
+
+	sigfillset(&all);
+	(void)sigprocmask(SIG_SETMASK, &all, NULL);
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent)
+		_exit(EXIT_NONET_FAILED);
+	close_all_but(ctrl_fd);
+	memset(none, 0, sizeof none);
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 || syscall(SYS_capset, &header, none) < 0)
+		_exit(EXIT_NONET_FAILED);
+	(void)prctl(PR_SET_NAME, "nonet-publish", 0, 0, 0);
+
+	for (;;) {
+		struct nonet_connect_request request;
+		ssize_t n = recv(ctrl_fd, &request, sizeof request, 0);
+		int fd = -1, err = 0;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			_exit(0);
+		if ((size_t)n != sizeof request || request.magic != NONET_STATUS_MAGIC ||
+		    request.index >= n_publish ||
+		    (request.family != NONET_FAMILY_IPV4 && request.family != NONET_FAMILY_IPV6))
+			err = EINVAL;
+		else if ((fd = connect_inside(request.family, publish_ports[request.index])) < 0)
+			err = errno;
+		if (send_reply(request.id, err, fd) < 0)
+			_exit(0);
+		if (fd >= 0)
+			close(fd);
+	}
+}
+
+/* Child side: start the helper as a sibling of the child, not its child:
+ * the command must not see it among its children.  Returns its pid. */
+static pid_t start_helper(pid_t parent)
+{
+	pid_t pid = (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, NULL, NULL, NULL, NULL);
+
+	if (pid == 0)
+		run_helper(parent);
+	return pid;
+}
+
 /* Runs in the child, in the new user namespace.  Never returns. */
 static void run_child(pid_t parent, char *path, char **argv)
 {
@@ -273,11 +550,41 @@ static void run_child(pid_t parent, char *path, char **argv)
 	}
 	report(STEP_LOOPBACK_UP, 0, 0);
 
+	if (n_forward > 0) {
+		uint16_t port = 0;
+
+		if (send_listeners(&port) < 0) {
+			report(STEP_LISTEN, errno, port);
+			_exit(EXIT_NONET_FAILED);
+		}
+		report(STEP_LISTEN, 0, (int)n_forward);
+		/* The host answers once it holds them; if it cannot, the command
+		 * must not start. */
+		if (wait_for_host() < 0) {
+			report(STEP_LISTEN, errno, 0);
+			_exit(EXIT_NONET_FAILED);
+		}
+	}
+
 	if (drop_capabilities() < 0) {
 		report(STEP_DROP_CAPS, errno, 0);
 		_exit(EXIT_NONET_FAILED);
 	}
 	report(STEP_DROP_CAPS, 0, 0);
+
+	if (n_publish > 0) {
+		pid_t helper = start_helper(parent);
+
+		if (helper < 0) {
+			report(STEP_HELPER, errno, 0);
+			_exit(EXIT_NONET_FAILED);
+		}
+		report(STEP_HELPER, 0, (int)helper);
+		/* The parent reaps the helper once the command has ended. */
+		(void)write_all(helper_pid_pipe[1], &helper, sizeof helper);
+	}
+	if (ctrl_fd >= 0)
+		close(ctrl_fd);
 
 	/* A signal that arrived during set-up is delivered here, with the
 	 * caller's disposition, before anything of the command runs. */
@@ -307,6 +614,27 @@ static int wait_for_child(pid_t pid)
 	return EXIT_NONET_FAILED;
 }
 
+/* Parent side, after the command ended: the child wrote the helper's pid
+ * (and closed the pipe at execve); end the helper and reap it, so that
+ * nothing of nonet's is left in the namespace when nonet exits. */
+static void end_helper(void)
+{
+	pid_t helper;
+	ssize_t n;
+
+	if (helper_pid_pipe[0] < 0)
+		return;
+	do
+		n = read(helper_pid_pipe[0], &helper, sizeof helper);
+	while (n < 0 && errno == EINTR);
+	close(helper_pid_pipe[0]);
+	if (n != (ssize_t)sizeof helper || helper <= 0)
+		return;
+	(void)kill(helper, SIGKILL);
+	while (waitpid(helper, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
 static void usage(void)
 {
 	static const char msg[] =
@@ -316,25 +644,68 @@ static void usage(void)
 	exit(EXIT_NONET_FAILED);
 }
 
+static int parse_port(const char *s, uint16_t *port)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < 1 || v > 65535)
+		return -1;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+/* The options, all before STATUS_FD; returns the index of STATUS_FD. */
+static int parse_options(int argc, char **argv)
+{
+	int i = 1;
+
+	while (i + 1 < argc && argv[i][0] == '-') {
+		const char *value = argv[i + 1];
+
+		if (strcmp(argv[i], "-c") == 0 && ctrl_fd < 0)
+			ctrl_fd = parse_fd(value);
+		else if (strcmp(argv[i], "-f") == 0 && n_forward < NONET_MAX_FORWARDS &&
+			 parse_port(value, &forward_ports[n_forward]) == 0)
+			n_forward++;
+		else if (strcmp(argv[i], "-p") == 0 && n_publish < NONET_MAX_FORWARDS &&
+			 parse_port(value, &publish_ports[n_publish]) == 0)
+			n_publish++;
+		else
+			usage();
+		if (strcmp(argv[i], "-c") == 0 && ctrl_fd < 0)
+			usage();
+		i += 2;
+	}
+	if ((n_forward > 0 || n_publish > 0) && ctrl_fd < 0)
+		usage();
+	return i;
+}
+
 int main(int argc, char **argv)
 {
 	pid_t self = getpid();
 	pid_t pid;
+	int first, status;
 
 	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
 		printf("nonet-launcher %s\n", NONET_VERSION);
 		return 0;
 	}
 
-	/* 1. Arguments: two inherited pipe ends, then what to execute. */
-	if (argc < 5)
+	/* 1. Arguments: options, two inherited pipe ends, then what to execute. */
+	first = parse_options(argc, argv);
+	if (argc - first < 4)
 		usage();
-	status_fd = parse_fd(argv[1]);
-	go_fd = parse_fd(argv[2]);
-	if (status_fd < 0 || go_fd < 0 || status_fd == go_fd)
+	status_fd = parse_fd(argv[first]);
+	go_fd = parse_fd(argv[first + 1]);
+	if (status_fd < 0 || go_fd < 0 || status_fd == go_fd || ctrl_fd == status_fd || ctrl_fd == go_fd)
 		usage();
-	/* Neither pipe may reach the command. */
-	if (fcntl(status_fd, F_SETFD, FD_CLOEXEC) < 0 || fcntl(go_fd, F_SETFD, FD_CLOEXEC) < 0)
+	/* Neither pipe nor the control socket may reach the command. */
+	if (fcntl(status_fd, F_SETFD, FD_CLOEXEC) < 0 || fcntl(go_fd, F_SETFD, FD_CLOEXEC) < 0 ||
+	    (ctrl_fd >= 0 && fcntl(ctrl_fd, F_SETFD, FD_CLOEXEC) < 0))
 		usage();
 
 	/* 2. Die with the host, so nothing outlives a SIGKILLed nonet. */
@@ -345,6 +716,11 @@ int main(int argc, char **argv)
 	}
 	report(STEP_START, 0, 0);
 
+	if (n_publish > 0 && pipe2(helper_pid_pipe, O_CLOEXEC) < 0) {
+		report(STEP_START, errno, 0);
+		return EXIT_NONET_FAILED;
+	}
+
 	/* 3. The child: fork semantics, in a new user namespace. */
 	pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, NULL, NULL, NULL, NULL);
 	if (pid < 0) {
@@ -352,7 +728,7 @@ int main(int argc, char **argv)
 		return EXIT_NONET_FAILED;
 	}
 	if (pid == 0)
-		run_child(self, argv[3], argv + 4);
+		run_child(self, argv[first + 2], argv + first + 3);
 
 	/* 4. Hand the pid to the host; from here on the child reports alone,
 	 * and the host sees end-of-file once the command has started. */
@@ -360,8 +736,15 @@ int main(int argc, char **argv)
 	report(STEP_CLONE, 0, (int)pid);
 	close(go_fd);
 	close(status_fd);
+	if (ctrl_fd >= 0)
+		close(ctrl_fd);
+	if (helper_pid_pipe[1] >= 0)
+		close(helper_pid_pipe[1]);
 	(void)sigprocmask(SIG_SETMASK, &original_mask, NULL);
 
-	/* 5. Stay until the command ends, and end the same way. */
-	return wait_for_child(pid);
+	/* 5. Stay until the command ends, and end the same way; the --publish
+	 * helper, also a child of this process, ends with it. */
+	status = wait_for_child(pid);
+	end_helper();
+	return status;
 }

@@ -25,6 +25,8 @@ enum nonet_step {
 	STEP_LOOPBACK_UP = 5,  /* child: SIOCGIFFLAGS/SIOCSIFFLAGS on "lo" */
 	STEP_DROP_CAPS = 6,    /* child: bounding set, ambient set, securebits */
 	STEP_EXEC = 7,         /* child: err == 0 just before execve(), else its errno */
+	STEP_LISTEN = 8,       /* child: --forward listeners made and sent; on failure value = port */
+	STEP_HELPER = 9,       /* child: --publish helper started; value = its pid */
 };
 
 struct nonet_status {
@@ -32,6 +34,40 @@ struct nonet_status {
 	uint32_t step;   /* enum nonet_step */
 	int32_t err;     /* 0 on success, else the errno of the failing call */
 	int32_t value;   /* step-specific: the child pid for STEP_CLONE */
+};
+
+/*
+ * Port forwarding, over the control socket (an AF_UNIX SOCK_SEQPACKET pair;
+ * the launcher gets one end as -c FD).
+ *
+ * The child sends one message holding every forward listener it made
+ * (SCM_RIGHTS), with one struct nonet_listener per descriptor, in order.
+ * For --publish, a helper stays in the namespace and answers each
+ * struct nonet_connect_request with a struct nonet_connect_reply, carrying
+ * a new socket (connect() to 127.0.0.1 or ::1 begun, non-blocking) when
+ * err == 0.
+ */
+#define NONET_FAMILY_IPV4 4u
+#define NONET_FAMILY_IPV6 6u
+#define NONET_MAX_FORWARDS 100
+
+struct nonet_listener {
+	uint32_t index;   /* which -f option, from 0 */
+	uint32_t family;  /* NONET_FAMILY_IPV4 or NONET_FAMILY_IPV6 */
+};
+
+struct nonet_connect_request {
+	uint32_t magic;   /* NONET_STATUS_MAGIC */
+	uint32_t id;      /* echoed in the reply */
+	uint32_t index;   /* which -p option, from 0 */
+	uint32_t family;  /* NONET_FAMILY_IPV4 or NONET_FAMILY_IPV6 */
+};
+
+struct nonet_connect_reply {
+	uint32_t magic;   /* NONET_STATUS_MAGIC */
+	uint32_t id;      /* from the request */
+	int32_t err;      /* 0: a socket is attached; else the errno */
+	uint32_t reserved;
 };
 
 #endif

@@ -16,7 +16,14 @@ internal sealed record ParsedCommandLine(
     bool Json,
     string? LauncherOverride,
     IReadOnlyList<byte[]> Command,
-    ParseResult? HelpParse);
+    ParseResult? HelpParse)
+{
+    /// <summary>--forward values, in order.</summary>
+    public IReadOnlyList<string> Forwards { get; init; } = [];
+
+    /// <summary>--publish values, in order.</summary>
+    public IReadOnlyList<string> Publishes { get; init; } = [];
+}
 
 /// <summary>
 /// Splits argv into nonet's options and the command, then parses the options.
@@ -92,6 +99,8 @@ internal static class CommandLine
         bool version = result.GetValue(definition.Version);
         bool json = result.GetValue(definition.Json);
         string? launcher = result.GetValue(definition.Launcher);
+        var forwards = result.GetValue(definition.Forward) ?? [];
+        var publishes = result.GetValue(definition.Publish) ?? [];
 
         if (help)
             return new ParsedCommandLine(Mode.Help, false, launcher, command, result);
@@ -113,8 +122,11 @@ internal static class CommandLine
             throw new NonetException(ExitCodes.NonetFailed, Usage("--json goes with --self-test or --print-config"));
         if (launcher is { Length: 0 })
             throw new NonetException(ExitCodes.NonetFailed, Usage("--launcher needs a path"));
+        if ((forwards.Length > 0 || publishes.Length > 0) && mode is not (Mode.Run or Mode.PrintConfig))
+            throw new NonetException(ExitCodes.NonetFailed,
+                Usage($"{(forwards.Length > 0 ? "--forward" : "--publish")} goes with a command or --print-config"));
 
-        return new ParsedCommandLine(mode, json, launcher, command, null);
+        return new ParsedCommandLine(mode, json, launcher, command, null) { Forwards = forwards, Publishes = publishes };
     }
 
     private static string Usage(string problem) =>

@@ -54,6 +54,18 @@ internal sealed class NonetCommandDefinition
         Description = "Use this nonet-launcher (overrides the 'launcher' setting)",
         HelpName = "PATH",
     };
+    public Option<string[]> Forward { get; } = new("--forward")
+    {
+        Description = "Inside, 127.0.0.1:INNERPORT and [::1]:INNERPORT reach HOSTADDR:PORT outside (TCP; repeatable; HOSTADDR defaults to 127.0.0.1)",
+        HelpName = "[HOSTADDR:]PORT[:INNERPORT]",
+        AllowMultipleArgumentsPerToken = false,
+    };
+    public Option<string[]> Publish { get; } = new("--publish")
+    {
+        Description = "The host's 127.0.0.1:PORT reaches the command's server on INNERPORT inside (TCP; repeatable)",
+        HelpName = "[INNERPORT:]PORT",
+        AllowMultipleArgumentsPerToken = false,
+    };
     public Option<bool> Version { get; } = new("--version")
     {
         Description = "Show the versions of nonet and its launcher",
@@ -67,6 +79,8 @@ internal sealed class NonetCommandDefinition
         Root.Options.Add(SelfTest);
         Root.Options.Add(Json);
         Root.Options.Add(PrintConfig);
+        Root.Options.Add(Forward);
+        Root.Options.Add(Publish);
         Root.Options.Add(Launcher);
         Root.Options.Add(Version);
         Root.TreatUnmatchedTokensAsErrors = true;

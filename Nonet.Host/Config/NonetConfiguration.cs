@@ -44,6 +44,8 @@ internal sealed class NonetConfiguration
     [
         new("shell", "shell to run when no command is given and $SHELL is unset or empty", null),
         new("launcher", "path of nonet-launcher (default: beside nonet, then ../libexec/nonet/)", "--launcher"),
+        new("forward", "ports to forward, as for --forward, separated by spaces or commas (options add to these)", "--forward"),
+        new("publish", "ports to publish, as for --publish, separated by spaces or commas (options add to these)", "--publish"),
     ];
 
     private readonly IConfigurationRoot root;

@@ -16,6 +16,7 @@ internal static unsafe partial class Libc
 
     public const int WNOHANG = 1;
     public const int SFD_CLOEXEC = 0x80000;
+    public const int SFD_NONBLOCK = 0x800;
     public const short POSIX_SPAWN_SETSIGDEF = 0x04;
     public const short POSIX_SPAWN_SETSIGMASK = 0x08;
     public const int SI_KERNEL = 0x80;

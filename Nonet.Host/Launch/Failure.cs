@@ -18,6 +18,9 @@ internal enum Step
     UnshareNet,
     LoopbackUp,
     DropCaps,
+    Listen,
+    ReceiveListeners,
+    Helper,
     Exec,
     LauncherEnded,
 }
@@ -61,6 +64,12 @@ internal static class FailureExplainer
                 return Nonet($"cannot bring the loopback interface up: {error}", failure.Errno is Errno.EPERM or Errno.EACCES ? ContainerAdvice : null);
             case Step.DropCaps:
                 return Nonet($"cannot drop capabilities before running the command: {error}", null);
+            case Step.Listen:
+                return Nonet($"cannot listen on forwarded port {failure.Subject} inside the namespace: {error}", null);
+            case Step.ReceiveListeners:
+                return Nonet($"cannot receive the forwarded ports' listeners from the launcher: {error}", null);
+            case Step.Helper:
+                return Nonet($"cannot start the helper for published ports: {error}", null);
             case Step.Exec:
                 return new Explanation(
                     failure.Errno is Errno.ENOENT or Errno.ENOTDIR or Errno.ELOOP or Errno.ENAMETOOLONG ? ExitCodes.NotFound : ExitCodes.CannotExecute,
@@ -140,6 +149,9 @@ internal static class FailureExplainer
         [Step.UnshareNet] = "unshare network namespace",
         [Step.LoopbackUp] = "bring lo up",
         [Step.DropCaps] = "drop capabilities",
+        [Step.Listen] = "listen on forwarded ports",
+        [Step.ReceiveListeners] = "receive listeners",
+        [Step.Helper] = "start publish helper",
         [Step.Exec] = "exec command",
         [Step.LauncherEnded] = "launcher ended early",
     };

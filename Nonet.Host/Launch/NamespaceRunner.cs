@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Runtime.InteropServices;
 using System.Text;
+using Nonet.Forwarding;
 using Nonet.Interop;
 using Tmds.Linux;
 using static Tmds.Linux.LibC;
@@ -9,8 +10,9 @@ using static Tmds.Linux.LibC;
 namespace Nonet.Launch;
 
 /// <summary>What to run: the launcher, the resolved command, its argv (raw
-/// bytes, argv[0] first), and optionally an fd to become its stdout.</summary>
-internal sealed record LaunchRequest(string LauncherPath, byte[] CommandPath, IReadOnlyList<byte[]> Argv, int StdoutFd = -1);
+/// bytes, argv[0] first), optionally an fd to become its stdout, and the
+/// port forwarding prepared for it.</summary>
+internal sealed record LaunchRequest(string LauncherPath, byte[] CommandPath, IReadOnlyList<byte[]> Argv, int StdoutFd = -1, PortForwarder? Forwarder = null);
 
 /// <summary>How a launch went: every status record, the failure if the
 /// command never started, and the exit status nonet should end with.</summary>
@@ -40,6 +42,7 @@ internal static unsafe class NamespaceRunner
         int spawnError = Spawn(request, status[1], go[0], out int launcher);
         close(status[1]);
         close(go[0]);
+        request.Forwarder?.LauncherStarted();
         int goFd = go[1];
         if (spawnError != 0)
         {
@@ -57,7 +60,20 @@ internal static unsafe class NamespaceRunner
                 records.Add(record);
                 if (!record.Succeeded)
                 {
-                    failure ??= new LaunchFailure(ToStep(record.Step), record.Errno, CommandResolver.Show(request.Argv[0]));
+                    failure ??= new LaunchFailure(ToStep(record.Step), record.Errno, record.Step == LauncherStep.Listen
+                        ? record.Value.ToString(System.Globalization.CultureInfo.InvariantCulture)
+                        : CommandResolver.Show(request.Argv[0]));
+                }
+                else if (record.Step == LauncherStep.Listen && failure is null)
+                {
+                    // The child sent its listeners just before this record.
+                    // It waits for the host's word before it goes on.
+                    int e = request.Forwarder?.ReceiveListeners() ?? EIO;
+                    if (e != 0)
+                    {
+                        failure = new LaunchFailure(Step.ReceiveListeners, e);
+                        kill(launcher, SIGKILL); // the child dies with it
+                    }
                 }
                 else if (record.Step == LauncherStep.Clone && failure is null)
                 {
@@ -87,7 +103,10 @@ internal static unsafe class NamespaceRunner
                 failure = failure with { Subject = $" (launcher exit status {code})" };
             return new LaunchResult(records, failure, code);
         }
-        return new LaunchResult(records, null, ForwardSignalsUntilExit(launcher));
+        int exitStatus = request.Forwarder is { } forwarder
+            ? SuperviseWithForwarding(launcher, forwarder)
+            : ForwardSignalsUntilExit(launcher);
+        return new LaunchResult(records, null, exitStatus);
     }
 
     private static Step ToStep(LauncherStep step) => step switch
@@ -98,18 +117,22 @@ internal static unsafe class NamespaceRunner
         LauncherStep.UnshareNet => Step.UnshareNet,
         LauncherStep.LoopbackUp => Step.LoopbackUp,
         LauncherStep.DropCaps => Step.DropCaps,
+        LauncherStep.Listen => Step.Listen,
+        LauncherStep.Helper => Step.Helper,
         _ => Step.Exec,
     };
 
     private static int Spawn(LaunchRequest request, int statusFd, int goFd, out int pid)
     {
-        var argv = new List<byte[]>
+        var argv = new List<byte[]> { Encoding.UTF8.GetBytes(request.LauncherPath) };
+        if (request.Forwarder is { } forwarder)
+            argv.AddRange(forwarder.LauncherArguments());
+        argv.AddRange(new List<byte[]>
         {
-            Encoding.UTF8.GetBytes(request.LauncherPath),
             Encoding.ASCII.GetBytes(statusFd.ToString(System.Globalization.CultureInfo.InvariantCulture)),
             Encoding.ASCII.GetBytes(goFd.ToString(System.Globalization.CultureInfo.InvariantCulture)),
             request.CommandPath,
-        };
+        });
         argv.AddRange(request.Argv);
 
         using var nativeArgv = new NativeStringArray(argv);
@@ -132,6 +155,8 @@ internal static unsafe class NamespaceRunner
             // these two pipe ends reach it and nothing else does.
             Libc.posix_spawn_file_actions_adddup2(actions, statusFd, statusFd);
             Libc.posix_spawn_file_actions_adddup2(actions, goFd, goFd);
+            if (request.Forwarder is { } f)
+                Libc.posix_spawn_file_actions_adddup2(actions, f.LauncherEnd, f.LauncherEnd);
             if (request.StdoutFd >= 0)
                 Libc.posix_spawn_file_actions_adddup2(actions, request.StdoutFd, 1);
             int p;
@@ -269,15 +294,94 @@ internal static unsafe class NamespaceRunner
                     continue;
                 if (n != 128)
                     throw new SystemCallException("read signalfd", n < 0 ? errno : EIO);
-                int signo = *(int*)info;
-                int code = *(int*)(info + 8);
-                if (signo != SIGCHLD && code <= 0)
-                    kill(launcher, signo);
+                PassOn(info, launcher);
             }
         }
         finally
         {
             close(sfd);
+        }
+    }
+
+    /// <summary>One signal nonet received (a struct signalfd_siginfo): a
+    /// user's signal goes on to the launcher, and from it to the command.</summary>
+    private static void PassOn(byte* info, int launcher)
+    {
+        int signo = *(int*)info;
+        int code = *(int*)(info + 8);
+        if (signo != SIGCHLD && code <= 0)
+            kill(launcher, signo);
+    }
+
+    /// <summary>After the command exits, how long nonet keeps relaying what it
+    /// sent before the end (a server's last reply, say).</summary>
+    private const int DrainMilliseconds = 1000;
+
+    /// <summary>
+    /// <see cref="ForwardSignalsUntilExit"/> with port forwarding: one epoll
+    /// loop serves the signals and every listener and connection.  When the
+    /// launcher exits, listeners close at once; data the command already
+    /// sent is still passed on, for at most <see cref="DrainMilliseconds"/>.
+    /// </summary>
+    private static int SuperviseWithForwarding(int launcher, PortForwarder forwarder)
+    {
+        sigset_t held = SignalForwarding.Held;
+        int sfd = Libc.signalfd(-1, &held, Libc.SFD_CLOEXEC | Libc.SFD_NONBLOCK);
+        if (sfd < 0)
+            throw new SystemCallException("signalfd", Libc.Errno);
+        using var loop = new EventLoop();
+        try
+        {
+            loop.Add(sfd, Sockets.EPOLLIN, new SignalReader(sfd, launcher));
+            forwarder.Attach(loop);
+            int status;
+            while (true)
+            {
+                int st;
+                int r = Libc.waitpid(launcher, &st, Libc.WNOHANG);
+                if (r == launcher)
+                {
+                    status = ExitStatusOf(st);
+                    break;
+                }
+                if (r < 0 && Libc.Errno != EINTR)
+                    throw new SystemCallException("waitpid", Libc.Errno);
+                loop.RunOnce(forwarder.AcceptStalled ? 100 : -1);
+                forwarder.RetryAccepting();
+            }
+
+            forwarder.StopAccepting();
+            long deadline = Environment.TickCount64 + DrainMilliseconds;
+            while (forwarder.InsideSending)
+            {
+                long left = deadline - Environment.TickCount64;
+                if (left <= 0)
+                    break;
+                loop.RunOnce((int)left);
+            }
+            return status;
+        }
+        finally
+        {
+            forwarder.Dispose();
+            close(sfd);
+        }
+    }
+
+    private sealed class SignalReader(int sfd, int launcher) : IReadyHandler
+    {
+        public void OnReady(int fd, uint events)
+        {
+            byte* info = stackalloc byte[128]; // struct signalfd_siginfo
+            while (true)
+            {
+                nint n = (nint)read(sfd, info, 128);
+                if (n < 0 && errno == EINTR)
+                    continue;
+                if (n != 128)
+                    return; // EAGAIN: all read
+                PassOn(info, launcher);
+            }
         }
     }
 }

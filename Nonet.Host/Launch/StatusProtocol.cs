@@ -13,6 +13,8 @@ internal enum LauncherStep : uint
     LoopbackUp = 5,
     DropCaps = 6,
     Exec = 7,
+    Listen = 8,
+    Helper = 9,
 }
 
 /// <summary>One record from the status pipe: a step and how it ended.</summary>

@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using System.Collections.Generic;
 using System.IO;
 using Nonet.Config;
@@ -91,7 +92,7 @@ public sealed class NonetConfigurationTests
     {
         var config = Load(Files(null, null));
         Assert.That(config.Get("shell"), Is.Null);
-        Assert.That(config.Describe(), Is.EqualTo(new[] { new EffectiveSetting("shell", null, "default"), new EffectiveSetting("launcher", null, "default") }));
+        Assert.That(config.Describe(), Is.EqualTo(new[] { "shell", "launcher", "forward", "publish" }.Select(k => new EffectiveSetting(k, null, "default"))));
     }
 
     [Test]

@@ -1,0 +1,502 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+using System.Net;
+using System.Text;
+using Nonet.Interop;
+using static Nonet.Interop.Sockets;
+
+namespace Nonet.Forwarding;
+
+/// <summary>
+/// The host's side of --forward and --publish (launcher/status.h has the
+/// launcher's).  Before the launch it binds the published host ports and
+/// makes the control socket; during it, it receives the forward listeners
+/// the launcher's child made inside; while the command runs, it accepts on
+/// both and relays each connection.  Every descriptor it holds is
+/// close-on-exec, and the launcher gets only its end of the control socket.
+/// </summary>
+internal sealed unsafe class PortForwarder : IDisposable
+{
+    public const uint FamilyIPv4 = 4;
+    public const uint FamilyIPv6 = 6;
+    private const uint Magic = Launch.StatusProtocol.Magic;
+
+    private readonly ForwardingPlan plan;
+    private readonly List<int> publishListeners = [];
+    private readonly List<(int Fd, ForwardSpec Spec)> forwardListeners = [];
+    private readonly HashSet<Connection> connections = [];
+    private readonly HashSet<PendingConnect> connecting = [];
+    private readonly Dictionary<uint, (int Client, int Index, uint Family)> requests = [];
+    private readonly Queue<(uint Id, int Index, uint Family)> unsent = [];
+    private int control = -1;
+    private int launcherEnd = -1;
+    private uint nextRequest;
+    private EventLoop? loop;
+    private HelperChannel? helper;
+
+    /// <summary>Accepting failed for want of descriptors; retry shortly.</summary>
+    public bool AcceptStalled { get; private set; }
+
+    private PortForwarder(ForwardingPlan plan) => this.plan = plan;
+
+    /// <summary>
+    /// Binds every published host port and makes the control socket.  A port
+    /// in use fails here, before anything starts, with one line naming it.
+    /// </summary>
+    public static PortForwarder Prepare(ForwardingPlan plan)
+    {
+        var forwarder = new PortForwarder(plan);
+        try
+        {
+            foreach (var publish in plan.Publishes)
+                forwarder.publishListeners.Add(ListenOnHost(publish.HostPort));
+            int* pair = stackalloc int[2];
+            if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
+                throw new SystemCallException("socketpair", Sockets.LastError);
+            forwarder.control = pair[0];
+            forwarder.launcherEnd = pair[1];
+            return forwarder;
+        }
+        catch
+        {
+            forwarder.Dispose();
+            throw;
+        }
+    }
+
+    private static int ListenOnHost(int port)
+    {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            throw new SystemCallException("socket", Sockets.LastError);
+        byte* address = stackalloc byte[28];
+        int length = FillAddress(address, IPAddress.Loopback, port);
+        int one = 1;
+        // SO_REUSEADDR lets nonet bind again a port that its previous run
+        // left in TIME_WAIT; a port someone listens on still fails.
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(int));
+        if (bind(fd, address, length) != 0 || listen(fd, SOMAXCONN) != 0)
+        {
+            int e = Sockets.LastError;
+            close(fd);
+            throw new NonetException(ExitCodes.NonetFailed, e switch
+            {
+                EADDRINUSE => $"cannot publish port {port}: 127.0.0.1:{port} is already in use",
+                Errno.EACCES => $"cannot publish port {port}: binding 127.0.0.1:{port} needs privileges "
+                    + $"(ports below net.ipv4.ip_unprivileged_port_start={UnprivilegedPortStart()})",
+                _ => $"cannot publish port {port}: 127.0.0.1:{port}: {Libc.Describe(e)}",
+            });
+        }
+        return fd;
+    }
+
+    private static string UnprivilegedPortStart()
+    {
+        try
+        {
+            return System.IO.File.ReadAllText("/proc/sys/net/ipv4/ip_unprivileged_port_start").Trim();
+        }
+        catch (Exception e) when (e is System.IO.IOException or UnauthorizedAccessException)
+        {
+            return "?";
+        }
+    }
+
+    /// <summary>The host port a publish listens on (its spec's, or the one
+    /// the kernel chose for port 0).</summary>
+    public int PublishedPort(int index) => LocalPort(publishListeners[index]);
+
+    /// <summary>The descriptor the launcher inherits (as -c).</summary>
+    public int LauncherEnd => launcherEnd;
+
+    /// <summary>The launcher's options, before its STATUS_FD.</summary>
+    public IEnumerable<byte[]> LauncherArguments()
+    {
+        static byte[] Ascii(int value) => Encoding.ASCII.GetBytes(value.ToString(CultureInfo.InvariantCulture));
+        yield return "-c"u8.ToArray();
+        yield return Ascii(launcherEnd);
+        foreach (var forward in plan.Forwards)
+        {
+            yield return "-f"u8.ToArray();
+            yield return Ascii(forward.InnerPort);
+        }
+        foreach (var publish in plan.Publishes)
+        {
+            yield return "-p"u8.ToArray();
+            yield return Ascii(publish.InnerPort);
+        }
+    }
+
+    /// <summary>After the launcher started: the host keeps only its own end,
+    /// and may hold many more descriptors than the command should inherit.</summary>
+    public void LauncherStarted()
+    {
+        close(launcherEnd);
+        launcherEnd = -1;
+        RaiseDescriptorLimit();
+    }
+
+    /// <summary>Each relayed connection holds six descriptors.  The soft limit
+    /// goes up to the hard one in nonet only: the launcher already started
+    /// with the caller's limits, which the command inherits.</summary>
+    private static void RaiseDescriptorLimit()
+    {
+        ulong* limits = stackalloc ulong[2];
+        if (getrlimit(RLIMIT_NOFILE, limits) == 0 && limits[0] < limits[1])
+        {
+            limits[0] = limits[1];
+            setrlimit(RLIMIT_NOFILE, limits);
+        }
+    }
+
+    /// <summary>
+    /// Takes the listeners the launcher's child sent (one message, before
+    /// its STEP_LISTEN record).  Returns an errno, or 0.
+    /// </summary>
+    public int ReceiveListeners()
+    {
+        const int maxFds = 2 * ForwardingPlan.MaxEntries;
+        byte* data = stackalloc byte[maxFds * 8];
+        int controlSize = CmsgDataOffset + maxFds * sizeof(int) + 8;
+        byte* cmsg = stackalloc byte[controlSize];
+        var iov = new IoVec { Base = data, Length = (nuint)(maxFds * 8) };
+        var message = new MsgHdr { Iov = &iov, IovLength = 1, Control = cmsg, ControlLength = (nuint)controlSize };
+        nint n;
+        do
+            n = recvmsg(control, &message, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+        while (n < 0 && Sockets.LastError == Errno.EINTR);
+        if (n < 0)
+            return Sockets.LastError;
+
+        int fdCount = 0;
+        int* fds = null;
+        if (message.ControlLength >= (nuint)CmsgDataOffset && *(int*)(cmsg + 8) == SOL_SOCKET && *(int*)(cmsg + 12) == SCM_RIGHTS)
+        {
+            fdCount = (int)((*(nuint*)cmsg - (nuint)CmsgDataOffset) / sizeof(int));
+            fds = (int*)(cmsg + CmsgDataOffset);
+        }
+        int described = (int)(n / 8);
+        for (int i = 0; i < fdCount; i++)
+        {
+            uint index = i < described ? *(uint*)(data + i * 8) : uint.MaxValue;
+            if (index >= (uint)plan.Forwards.Count)
+            {
+                close(fds[i]);
+                continue;
+            }
+            forwardListeners.Add((fds[i], plan.Forwards[(int)index]));
+        }
+        if (fdCount != described || described == 0)
+            return Errno.EIO;
+        // The child waits for this before it starts the command.
+        byte go = 1;
+        return send(control, &go, 1, MSG_NOSIGNAL) == 1 ? 0 : Sockets.LastError;
+    }
+
+    /// <summary>Starts accepting and relaying, in <paramref name="eventLoop"/>.</summary>
+    public void Attach(EventLoop eventLoop)
+    {
+        loop = eventLoop;
+        foreach (var (fd, spec) in forwardListeners)
+            loop.Add(fd, EPOLLIN | EPOLLET, new Acceptor(this, fd, inner => Forward(inner, spec)));
+        for (int i = 0; i < publishListeners.Count; i++)
+        {
+            int index = i;
+            loop.Add(publishListeners[i], EPOLLIN | EPOLLET, new Acceptor(this, publishListeners[i], client => Publish(client, index)));
+        }
+        if (plan.Publishes.Count > 0)
+        {
+            helper = new HelperChannel(this);
+            loop.Add(control, EPOLLIN, helper);
+        }
+    }
+
+    /// <summary>Retries accepting after a shortage of descriptors.</summary>
+    public void RetryAccepting()
+    {
+        if (!AcceptStalled || loop is null)
+            return;
+        AcceptStalled = false;
+        foreach (var (fd, spec) in forwardListeners)
+            AcceptAll(fd, inner => Forward(inner, spec));
+        for (int i = 0; i < publishListeners.Count; i++)
+        {
+            int index = i;
+            AcceptAll(publishListeners[i], client => Publish(client, index));
+        }
+    }
+
+    private sealed class Acceptor(PortForwarder owner, int listener, Action<int> accepted) : IReadyHandler
+    {
+        public void OnReady(int fd, uint events) => owner.AcceptAll(listener, accepted);
+    }
+
+    private void AcceptAll(int listener, Action<int> accepted)
+    {
+        while (true)
+        {
+            int fd = accept4(listener, null, null, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (fd >= 0)
+            {
+                accepted(fd);
+                continue;
+            }
+            int e = Sockets.LastError;
+            if (e is Errno.EINTR or ECONNABORTED)
+                continue;
+            if (e is EMFILE or ENFILE or ENOBUFS or ENOMEM)
+                AcceptStalled = true;
+            return;
+        }
+    }
+
+    /// <summary>A connection inside to a forwarded port: connect to the host
+    /// service; if it is down, the inside client sees a reset.</summary>
+    private void Forward(int inner, ForwardSpec spec)
+    {
+        int outer = socket(FamilyOf(spec.HostAddress), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (outer < 0)
+        {
+            Reset(inner);
+            return;
+        }
+        byte* address = stackalloc byte[28];
+        int length = FillAddress(address, spec.HostAddress, spec.HostPort);
+        if (connect(outer, address, length) == 0)
+        {
+            Relay(inner, outer);
+            return;
+        }
+        if (Sockets.LastError != EINPROGRESS)
+        {
+            close(outer);
+            Reset(inner);
+            return;
+        }
+        PendingConnect? pending = null;
+        pending = new PendingConnect(loop!, outer, error =>
+        {
+            connecting.Remove(pending!);
+            if (error == 0)
+            {
+                Relay(inner, outer);
+                return;
+            }
+            close(outer);
+            Reset(inner);
+        });
+        connecting.Add(pending);
+        pending.Start();
+    }
+
+    private void Relay(int inside, int outside)
+    {
+        var connection = Connection.Start(loop!, inside, outside, c => connections.Remove(c));
+        if (connection is { IsClosed: false })
+            connections.Add(connection);
+    }
+
+    /// <summary>A connection to a published host port: ask the helper inside
+    /// for a socket to the command's server.</summary>
+    private void Publish(int client, int index) => Request(client, index, FamilyIPv4);
+
+    private void Request(int client, int index, uint family)
+    {
+        if (helper is null || helper.Ended)
+        {
+            Reset(client);
+            return;
+        }
+        uint id = nextRequest++;
+        requests[id] = (client, index, family);
+        unsent.Enqueue((id, index, family));
+        helper.Flush();
+    }
+
+    /// <summary>The helper's answer to request <paramref name="id"/>: a socket
+    /// whose connect() inside has begun, or an errno.</summary>
+    private void Answered(uint id, int error, int inner)
+    {
+        if (!requests.Remove(id, out var request))
+        {
+            if (inner >= 0)
+                close(inner);
+            return;
+        }
+        if (error != 0)
+        {
+            Refused(request, error);
+            return;
+        }
+        PendingConnect? pending = null;
+        pending = new PendingConnect(loop!, inner, result =>
+        {
+            connecting.Remove(pending!);
+            if (result == 0)
+            {
+                Relay(inner, request.Client);
+                return;
+            }
+            close(inner);
+            Refused(request, result);
+        });
+        connecting.Add(pending);
+        pending.Start();
+    }
+
+    /// <summary>Nothing listens on 127.0.0.1 inside: try ::1, then give up
+    /// with a reset (the host client's connection was already accepted).</summary>
+    private void Refused((int Client, int Index, uint Family) request, int error)
+    {
+        if (error == ECONNREFUSED && request.Family == FamilyIPv4)
+            Request(request.Client, request.Index, FamilyIPv6);
+        else
+            Reset(request.Client);
+    }
+
+    /// <summary>The control socket to the --publish helper.</summary>
+    private sealed class HelperChannel(PortForwarder owner) : IReadyHandler
+    {
+        private bool wantWrite;
+
+        public bool Ended { get; private set; }
+
+        public void OnReady(int fd, uint events)
+        {
+            if (Ended)
+                return;
+            if ((events & EPOLLOUT) != 0)
+                Flush();
+            if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP)) != 0)
+                Receive();
+        }
+
+        public void Flush()
+        {
+            var request = stackalloc uint[4];
+            while (!Ended && owner.unsent.TryPeek(out var next))
+            {
+                request[0] = Magic;
+                request[1] = next.Id;
+                request[2] = (uint)next.Index;
+                request[3] = next.Family;
+                nint n = send(owner.control, request, 16, MSG_DONTWAIT | MSG_NOSIGNAL);
+                if (n == 16)
+                {
+                    owner.unsent.Dequeue();
+                    continue;
+                }
+                int e = Sockets.LastError;
+                if (n < 0 && e == Errno.EINTR)
+                    continue;
+                if (n < 0 && e == EAGAIN)
+                {
+                    Watch(write: true);
+                    return;
+                }
+                End();
+                return;
+            }
+            Watch(write: false);
+        }
+
+        private void Watch(bool write)
+        {
+            if (write == wantWrite || Ended)
+                return;
+            wantWrite = write;
+            owner.loop!.Modify(owner.control, write ? EPOLLIN | EPOLLOUT : EPOLLIN);
+        }
+
+        private void Receive()
+        {
+            byte* reply = stackalloc byte[16];
+            int controlSize = CmsgDataOffset + 8;
+            byte* cmsg = stackalloc byte[controlSize];
+            while (!Ended)
+            {
+                var iov = new IoVec { Base = reply, Length = 16 };
+                var message = new MsgHdr { Iov = &iov, IovLength = 1, Control = cmsg, ControlLength = (nuint)controlSize };
+                nint n = recvmsg(owner.control, &message, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+                if (n < 0 && Sockets.LastError == Errno.EINTR)
+                    continue;
+                if (n < 0 && Sockets.LastError == EAGAIN)
+                    return;
+                if (n <= 0)
+                {
+                    End();
+                    return;
+                }
+                int fd = -1;
+                if (message.ControlLength >= (nuint)(CmsgDataOffset + sizeof(int))
+                    && *(int*)(cmsg + 8) == SOL_SOCKET && *(int*)(cmsg + 12) == SCM_RIGHTS)
+                    fd = *(int*)(cmsg + CmsgDataOffset);
+                if (n != 16 || *(uint*)reply != Magic)
+                {
+                    if (fd >= 0)
+                        close(fd);
+                    continue;
+                }
+                int error = *(int*)(reply + 8);
+                if (error == 0 && fd < 0)
+                    error = Errno.EIO;
+                owner.Answered(*(uint*)(reply + 4), error, fd);
+            }
+        }
+
+        /// <summary>The helper is gone (the command killed it, or it is
+        /// ending): every waiting and later publish connection is reset.</summary>
+        public void End()
+        {
+            if (Ended)
+                return;
+            Ended = true;
+            owner.loop!.Remove(owner.control);
+            foreach (var (client, _, _) in owner.requests.Values)
+                Reset(client);
+            owner.requests.Clear();
+            owner.unsent.Clear();
+        }
+    }
+
+    /// <summary>True while a connection still carries data the command sent.</summary>
+    public bool InsideSending => connections.Any(c => !c.InsideFinished);
+
+    /// <summary>The command ended: no new connections; the helper is released.</summary>
+    public void StopAccepting()
+    {
+        foreach (var (fd, _) in forwardListeners)
+        {
+            loop?.Remove(fd);
+            close(fd);
+        }
+        forwardListeners.Clear();
+        foreach (int fd in publishListeners)
+        {
+            loop?.Remove(fd);
+            close(fd);
+        }
+        publishListeners.Clear();
+        helper?.End();
+        foreach (var pending in connecting.ToList())
+            pending.Abandon();
+        connecting.Clear();
+        if (control >= 0)
+        {
+            close(control);
+            control = -1;
+        }
+    }
+
+    public void Dispose()
+    {
+        StopAccepting();
+        foreach (var connection in connections.ToList())
+            connection.Close(reset: false);
+        if (launcherEnd >= 0)
+            close(launcherEnd);
+        launcherEnd = -1;
+    }
+}
