@@ -640,25 +640,36 @@ static int next_line(struct lines *l, char *out, size_t size, int timeout_ms)
 	}
 }
 
+/* CPU time (user + system) of every process reaped by reap_within(),
+ * with the processes each of them reaped in turn: nonet's count includes
+ * its launcher and the command. */
+static double reaped_cpu_ms;
+
 /* The wait status of pid, killing it (SIGKILL) if it has not exited within
  * timeout_ms; -1 if it could not be reaped. */
 static int reap_within(pid_t pid, int timeout_ms)
 {
 	double deadline = now_ms() + timeout_ms;
+	struct rusage ru;
 	int st;
 	pid_t r;
 
 	if (pid <= 0)
 		return -1;
-	while ((r = waitpid(pid, &st, WNOHANG)) == 0) {
+	while ((r = wait4(pid, &st, WNOHANG, &ru)) == 0) {
 		if (now_ms() > deadline) {
 			fprintf(stderr, "harness: pid %d did not exit within %d ms; killing it\n", (int)pid, timeout_ms);
 			kill(pid, SIGKILL);
-			return reap(pid, &(struct rusage){ 0 });
+			st = reap(pid, &ru);
+			r = pid;
+			break;
 		}
 		usleep(2000);
 	}
-	return r == pid ? st : -1;
+	if (r != pid)
+		return -1;
+	reaped_cpu_ms += tv_ms(ru.ru_utime) + tv_ms(ru.ru_stime);
+	return st;
 }
 
 static int exited_0(int st)
@@ -748,9 +759,14 @@ static const char *const path_names[N_PATHS] = { "plain loopback", "--forward", 
 #define INNER_PORT "4000"
 
 /* One transfer of `bytes` over one path, in MiB/s; 0 when it failed.  The
- * rate is the receiver's: connect() to EOF, as xfer fetch measures it. */
-static double transfer(int path, const char *nonet, const char *xfer, unsigned long long bytes, int *attempts)
+ * rate is the receiver's: connect() to EOF, as xfer fetch measures it.
+ * *cpu_ms: the CPU time of every process involved, both ends and nonet
+ * (whose start-up, about 4 ms, is noise next to a transfer). */
+static double transfer(int path, const char *nonet, const char *xfer, unsigned long long bytes, int *attempts,
+		       double *cpu_ms)
 {
+	double cpu0 = reaped_cpu_ms, rate = 0;
+
 	char size[32], port[16], spec[64], expect[32];
 	unsigned long long got = 0;
 	double seconds = 0;
@@ -775,7 +791,10 @@ static double transfer(int path, const char *nonet, const char *xfer, unsigned l
 		snprintf(spec, sizeof spec, "%d:%s", p, INNER_PORT);
 		st = run_fetch(path == PLAIN ? plain : inside, &got, &seconds, attempts);
 		server_st = reap_within(server, 10000);
-		return exited_0(st) && exited_0(server_st) && got == bytes ? bytes / 1048576.0 / seconds : 0;
+		if (exited_0(st) && exited_0(server_st) && got == bytes)
+			rate = bytes / 1048576.0 / seconds;
+		*cpu_ms = reaped_cpu_ms - cpu0;
+		return rate;
 	}
 	/* Server inside nonet behind --publish INNERPORT:HOSTPORT; the client
 	 * on the host retries until the server inside listens (until then
@@ -792,8 +811,10 @@ static double transfer(int path, const char *nonet, const char *xfer, unsigned l
 		server = start(inside, -1);
 		if (server < 0)
 			return 0;
+		cpu0 = reaped_cpu_ms;
 		st = run_fetch(client, &got, &seconds, attempts);
 		server_st = reap_within(server, 10000);
+		*cpu_ms = reaped_cpu_ms - cpu0;
 		if (exited_0(st) && exited_0(server_st) && got == bytes)
 			return bytes / 1048576.0 / seconds;
 		if (!(WIFEXITED(server_st) && WEXITSTATUS(server_st) == 125))
@@ -815,7 +836,7 @@ static void forwarding_throughput(const char *nonet, const char *xfer, const int
 {
 	int rounds = env_int("BENCH_FWD_ROUNDS", 5, 20), mib = env_int("BENCH_FWD_MIB", 1024, 65536);
 	unsigned long long bytes = (unsigned long long)mib << 20;
-	double rate[N_PATHS][20];
+	double rate[N_PATHS][20], cpu[N_PATHS][20];
 	int failed[N_PATHS] = { 0 }, n[N_PATHS] = { 0 }, max_attempts = 0, r, k;
 	struct summary s[N_PATHS];
 	char text[200];
@@ -824,23 +845,25 @@ static void forwarding_throughput(const char *nonet, const char *xfer, const int
 	for (r = 0; r < rounds; r++) {
 		for (k = 0; k < N_PATHS; k++) {
 			int path = (r + k) % N_PATHS, attempts;
-			double x;
+			double x, cpu_ms = 0;
 
 			/* One failure is enough to know: a stalled relay would
 			 * cost its time limit on every round. */
 			if (!usable[path] || failed[path])
 				continue;
-			x = transfer(path, nonet, xfer, bytes, &attempts);
+			x = transfer(path, nonet, xfer, bytes, &attempts, &cpu_ms);
 			if (x <= 0) {
 				failed[path]++;
 				continue;
 			}
+			cpu[path][n[path]] = cpu_ms / 1e3 / (mib / 1024.0);
 			rate[path][n[path]++] = x;
 			if (path == PUBLISH && attempts > max_attempts)
 				max_attempts = attempts;
 		}
 	}
-	printf("TCP, %d MiB from server to client (MiB/s, median of %d rounds, interquartile range):\n", mib, rounds);
+	printf("TCP, %d MiB from server to client (MiB/s, median of %d rounds and interquartile range;\n"
+	       "CPU time of both ends and nonet per GiB, median):\n", mib, rounds);
 	for (k = 0; k < N_PATHS; k++) {
 		if (!usable[k])
 			continue;
@@ -849,7 +872,8 @@ static void forwarding_throughput(const char *nonet, const char *xfer, const int
 			printf("  %-15s FAILED: no transfer completed\n", path_names[k]);
 			continue;
 		}
-		printf("  %-15s %6.0f (%.0f-%.0f)", path_names[k], s[k].median, s[k].p25, s[k].p75);
+		printf("  %-15s %6.0f (%4.0f-%4.0f)", path_names[k], s[k].median, s[k].p25, s[k].p75);
+		printf(", CPU %.2f s/GiB", summarise(cpu[k], n[k]).median);
 		if (k != PLAIN && s[PLAIN].median > 0)
 			printf(" = %.1f%% of plain loopback", 100 * s[k].median / s[PLAIN].median);
 		if (failed[k])
