@@ -138,7 +138,7 @@ internal sealed unsafe class PortForwarder : IDisposable
         RaiseDescriptorLimit();
     }
 
-    /// <summary>Each relayed connection holds six descriptors.  The soft limit
+    /// <summary>Each relayed connection holds two descriptors.  The soft limit
     /// goes up to the hard one in nonet only: the launcher already started
     /// with the caller's limits, which the command inherits.</summary>
     private static void RaiseDescriptorLimit()
@@ -294,7 +294,7 @@ internal sealed unsafe class PortForwarder : IDisposable
     private void Relay(int inside, int outside)
     {
         var connection = Connection.Start(loop!, inside, outside, c => connections.Remove(c));
-        if (connection is { IsClosed: false })
+        if (!connection.IsClosed)
             connections.Add(connection);
     }
 

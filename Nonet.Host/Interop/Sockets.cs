@@ -6,9 +6,9 @@ using System.Runtime.InteropServices;
 namespace Nonet.Interop;
 
 /// <summary>
-/// The socket, epoll and splice calls that port forwarding makes on raw
+/// The socket and epoll calls that port forwarding makes on raw
 /// descriptors.  Sockets made inside nonet's namespace arrive as plain fds
-/// (SCM_RIGHTS), and the relay moves data with splice(2), so it works on
+/// (SCM_RIGHTS), and one epoll loop serves them all, so it works on
 /// descriptors rather than System.Net.Sockets objects.  Constants are the
 /// Linux values shared by x86-64 and arm64.
 /// </summary>
@@ -45,10 +45,6 @@ internal static unsafe partial class Sockets
     public const uint EPOLLRDHUP = 0x2000;
     public const uint EPOLLET = 1u << 31;
 
-    public const uint SPLICE_F_MOVE = 1;
-    public const uint SPLICE_F_NONBLOCK = 2;
-    public const int O_NONBLOCK = 0x800;
-    public const int O_CLOEXEC = 0x80000;
     public const int RLIMIT_NOFILE = 7;
 
     public const int EAGAIN = 11;
@@ -103,16 +99,16 @@ internal static unsafe partial class Sockets
     public static partial nint send(int fd, void* buffer, nuint length, int flags);
 
     [LibraryImport(Name, SetLastError = true)]
+    public static partial nint recv(int fd, void* buffer, nuint length, int flags);
+
+    [LibraryImport(Name, SetLastError = true)]
     public static partial nint recvmsg(int fd, MsgHdr* message, int flags);
 
-    [LibraryImport(Name, SetLastError = true)]
-    public static partial nint splice(int fdIn, long* offIn, int fdOut, long* offOut, nuint length, uint flags);
-
-    [LibraryImport(Name, SetLastError = true)]
-    public static partial int pipe2(int* fds, int flags);
 
     [LibraryImport(Name, SetLastError = true)]
     public static partial int close(int fd);
+
+
 
     [LibraryImport(Name, SetLastError = true)]
     public static partial int epoll_create1(int flags);
