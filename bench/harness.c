@@ -960,9 +960,10 @@ static void forwarding_burst(const char *nonet, const char *xfer)
 	char *inside[] = { (char *)nonet, "--forward", spec, (char *)xfer, "burst", "127.0.0.1", INNER_PORT,
 			   STR(BURST), "32K", STR(BURST_ROUNDS), NULL };
 	int sv[2], port, r, verified[BURST_ROUNDS] = { 0 }, before = -1, after = -1, open_ = -1;
-	int l_before = -1, l_after = -1, completed = 0, st;
+	int l_before = -1, l_after = -1, completed = 0, all_verified, st;
+	size_t used;
 	pid_t server, pid, launcher;
-	struct lines out;
+	struct lines out = { .fd = -1 };
 
 	server = start_server(echo, &port);
 	if (server < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
@@ -1007,10 +1008,14 @@ static void forwarding_burst(const char *nonet, const char *xfer)
 		printf("; burst %d: %s", r + 1, counts[r]);
 	printf("\n  fds of the launcher: %d before, %d after\n", l_before, l_after);
 
-	snprintf(text, sizeof text, "%d rounds of %d: %d and %d verified%s", BURST_ROUNDS, BURST, verified[0],
-		 verified[1], exited_0(st) ? "" : ", nonet failed");
-	target(completed == BURST_ROUNDS && verified[0] == BURST && verified[1] == BURST && exited_0(st),
-	       STR(BURST) " concurrent connections through a forward", text);
+	all_verified = completed == BURST_ROUNDS && exited_0(st);
+	used = (size_t)snprintf(text, sizeof text, "%d rounds of %d, verified:", BURST_ROUNDS, BURST);
+	for (r = 0; r < BURST_ROUNDS; r++) {
+		all_verified &= verified[r] == BURST;
+		used += (size_t)snprintf(text + used, sizeof text - used, " %d", verified[r]);
+	}
+	snprintf(text + used, sizeof text - used, "%s", exited_0(st) ? "" : ", nonet failed");
+	target(all_verified, STR(BURST) " concurrent connections through a forward", text);
 	snprintf(text, sizeof text, "host: %d before, %d after (launcher: %d, %d)", before, after, l_before, l_after);
 	target(completed == BURST_ROUNDS && before > 0 && after <= before, "no fd growth in nonet after the bursts", text);
 }
@@ -1021,7 +1026,6 @@ static void forwarding(const char *nonet, const char *xfer)
 	char port[16];
 
 	current_issue = 5;
-	printf("\n");
 	snprintf(port, sizeof port, "%d", free_port());
 	usable[FORWARD] = nonet_accepts(nonet, "--forward", "1");
 	usable[PUBLISH] = nonet_accepts(nonet, "--publish", port);
@@ -1131,8 +1135,11 @@ int main(int argc, char **argv)
 		sequential(argv[1], argv[2]);
 		concurrent(argv[1]);
 	}
-	if (argc == 4)
+	if (argc == 4) {
+		if (!forwarding_only)
+			printf("\n");
 		forwarding(argv[1], argv[3]);
+	}
 	leaks(argv[1], self, before, n_before);
 
 	print_targets(4, "Targets (issue 4)");
