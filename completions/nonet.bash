@@ -8,17 +8,19 @@
 _nonet()
 {
     local cur=${COMP_WORDS[COMP_CWORD]}
+    local -a words at
+    _nonet_words
 
     # Find where the wrapped command starts: skip nonet's options, and the
-    # value of an option that takes one.
-    local i=1 start=-1
-    while ((i < COMP_CWORD)); do
-        case ${COMP_WORDS[i]} in
+    # value of an option that takes one.  i and start count whole words.
+    local cword=$((${#words[@]} - 1)) i=1 start=-1
+    while ((i < cword)); do
+        case ${words[i]} in
             --)
                 start=$((i + 1))
                 break
                 ;;
-            --launcher)
+            --launcher | --forward | --publish)
                 ((i += 2))
                 ;;
             -?*)
@@ -32,17 +34,45 @@ _nonet()
     done
 
     if ((start >= 0)); then
-        _nonet_command "$start"
-    elif ((i > COMP_CWORD)); then
-        # The word being completed is the PATH of --launcher.
+        _nonet_command "${at[start]}"
+    elif ((i > cword)); then
+        # The word being completed is the value of the option before it:
+        # the PATH of --launcher; a port spec, which has no completion.
+        if [[ ${words[cword - 1]} == --launcher ]]; then
+            _nonet_files
+        fi
+    elif [[ ${words[cword]} == --launcher=* ]]; then
         _nonet_files
+    elif [[ ${words[cword]} == -*=* ]]; then
+        :
     elif [[ $cur == -* ]]; then
-        local options='--self-test --json --print-config --launcher --version --help -h --'
+        local options='--self-test --json --print-config --launcher --forward --publish --version --help -h --'
         mapfile -t COMPREPLY < <(compgen -W "$options" -- "$cur")
     else
         # The first word that is not an option: the command's name.
-        _nonet_command "$COMP_CWORD"
+        _nonet_command "${at[cword]}"
     fi
+}
+
+# bash splits the line into COMP_WORDS at the characters of COMP_WORDBREAKS
+# too, ':' and '=' among them, so '--publish 8000:18000' arrives as
+# '--publish' '8000' ':' '18000'.  Put back together the pieces that no
+# blank separates in COMP_LINE, up to the word being completed: words[k] is
+# the k-th word as typed, at[k] the index in COMP_WORDS of its first piece.
+# A piece that is not where COMP_LINE says starts a word of its own.
+_nonet_words()
+{
+    local line=${COMP_LINE-} rest i k=-1
+    words=() at=()
+    for ((i = 0; i <= COMP_CWORD; i++)); do
+        rest=${line#"${line%%[![:blank:]]*}"}
+        if ((k < 0)) || [[ $rest != "$line" || $rest != "${COMP_WORDS[i]}"* ]]; then
+            words[++k]=
+            at[k]=$i
+        fi
+        words[k]+=${COMP_WORDS[i]}
+        line=${rest#"${COMP_WORDS[i]}"}
+    done
 }
 
 # Complete the words from index $1 on as a command line of their own.

@@ -12,8 +12,8 @@ function __fish_nonet_in_command
         switch $tokens[1]
             case --
                 return 0
-            case --launcher
-                # Its PATH is the next word.
+            case --launcher --forward --publish
+                # Its value is the next word.
                 set -e tokens[1]
             case -
                 return 0
@@ -31,8 +31,10 @@ complete -c nonet -n $opts -l self-test -d 'Check on this host that nonet works,
 complete -c nonet -n $opts -l json -d 'Print one JSON document (with --self-test or --print-config)'
 complete -c nonet -n $opts -l print-config -d "Show each setting's effective value and its source"
 complete -c nonet -n $opts -l launcher -r -F -d 'Use this nonet-launcher'
+complete -c nonet -n $opts -l forward -x -d 'Let the command reach a TCP port outside: [HOSTADDR:]PORT[:INNERPORT]'
+complete -c nonet -n $opts -l publish -x -d 'Let the caller reach a TCP server of the command: [INNERPORT:]PORT'
 complete -c nonet -n $opts -l version -d 'Show the versions of nonet and its launcher'
 complete -c nonet -n $opts -s h -l help -d 'Show help'
 
 # The command's name, then its arguments with its own completion.
-complete -c nonet -f -a '(__fish_complete_subcommand -- --launcher)'
+complete -c nonet -f -a '(__fish_complete_subcommand -- --launcher --forward --publish)'

@@ -8,8 +8,10 @@ using Microsoft.Extensions.Configuration.Memory;
 
 namespace Nonet.Config;
 
-/// <summary>A setting nonet knows, with the option that overrides it.</summary>
-internal sealed record SettingDefinition(string Key, string Description, string? Option);
+/// <summary>A setting nonet knows, with the option that overrides it.
+/// A list setting's empty value means "none", overriding lower layers; any
+/// other setting's empty value leaves the key to lower layers.</summary>
+internal sealed record SettingDefinition(string Key, string Description, string? Option, bool IsList = false);
 
 /// <summary>A setting's effective value and the layer it came from.</summary>
 internal sealed record EffectiveSetting(string Key, string? Value, string Source);
@@ -44,8 +46,8 @@ internal sealed class NonetConfiguration
     [
         new("shell", "shell to run when no command is given and $SHELL is unset or empty", null),
         new("launcher", "path of nonet-launcher (default: beside nonet, then ../libexec/nonet/)", "--launcher"),
-        new("forward", "ports to forward, as for --forward, separated by spaces or commas (options add to these)", "--forward"),
-        new("publish", "ports to publish, as for --publish, separated by spaces or commas (options add to these)", "--publish"),
+        new("forward", "ports to forward, as for --forward, separated by spaces or commas (options add to these)", "--forward", IsList: true),
+        new("publish", "ports to publish, as for --publish, separated by spaces or commas (options add to these)", "--publish", IsList: true),
     ];
 
     private readonly IConfigurationRoot root;
@@ -81,9 +83,10 @@ internal sealed class NonetConfiguration
 
     public EffectiveSetting Describe(string key)
     {
+        bool list = Known.Any(k => k.Key == key && k.IsList);
         foreach (var provider in root.Providers.Reverse())
         {
-            if (provider.TryGet(key, out var value) && !string.IsNullOrEmpty(value))
+            if (provider.TryGet(key, out var value) && (list ? value is not null : !string.IsNullOrEmpty(value)))
                 return new EffectiveSetting(key, value, SourceOf(provider, key));
         }
         return new EffectiveSetting(key, null, "default");

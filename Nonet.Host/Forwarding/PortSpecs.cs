@@ -37,7 +37,7 @@ internal sealed record ForwardSpec(IPAddress HostAddress, int HostPort, int Inne
         string[] parts = rest.Split(':');
         if (!bracketed)
         {
-            if (parts.Length > 3)
+            if (parts.Length > 3 || rest.Contains("::"))
                 throw new PortSpecException("IPv6 addresses go in brackets, as in [::1]:5432");
             if (parts.Length == 1 && parts[0].Contains('.'))
                 throw new PortSpecException($"a port must follow {parts[0]}");
@@ -72,7 +72,7 @@ internal sealed record ForwardSpec(IPAddress HostAddress, int HostPort, int Inne
         // IPAddress.Parse also takes "1" or "0x7f.1"; only dotted quads and IPv6 are meant.
         bool dottedQuad = text.Split('.') is { Length: 4 } octets && octets.All(o => o.Length is > 0 and <= 3 && IsNumber(o));
         if (!IPAddress.TryParse(text, out var address)
-            || (address.AddressFamily == AddressFamily.InterNetwork && !dottedQuad)
+            || (address.AddressFamily == AddressFamily.InterNetwork && (!dottedQuad || bracketed))
             || (address.AddressFamily == AddressFamily.InterNetworkV6 && (!bracketed || address.ScopeId != 0)))
         {
             throw new PortSpecException(bracketed

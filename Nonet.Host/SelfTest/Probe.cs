@@ -16,6 +16,9 @@ namespace Nonet.SelfTest;
 /// the real namespaces, as "nonet --self-test-probe PORT".  It looks at what
 /// a command sees and prints one line per check, "id STATUS detail", for the
 /// host to fold into its report.  PORT is a 127.0.0.1 port the host holds.
+/// With "FORWARDED PUBLISHED" after it, the probe also talks to the host's
+/// echo server through --forward FORWARDED and answers one connection that
+/// the host makes through --publish PUBLISHED.
 /// </summary>
 internal static unsafe class Probe
 {
@@ -41,6 +44,12 @@ internal static unsafe class Probe
         Check("home", HomeIsVisible);
         Check("caps", NoCapabilities);
         Check("reconfigure", CannotReconfigure);
+        if (args.Count > 3 && int.TryParse(Encoding.ASCII.GetString(args[2]), out int forwarded)
+            && int.TryParse(Encoding.ASCII.GetString(args[3]), out int published))
+        {
+            Check("forward", () => ThroughForward(forwarded));
+            Check("publish", () => ServePublished(published));
+        }
         StdStreams.Out.Write(string.Concat(lines.Select(l => l + "\n")));
         return 0;
     }
@@ -183,6 +192,61 @@ internal static unsafe class Probe
         own.Bind(endpoint);
         own.Listen(1);
         return ("PASS", $"the host's 127.0.0.1:{hostPort} is not visible, and the command can bind the same port");
+    }
+
+    private static readonly TimeSpan ForwardingTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>Inside, 127.0.0.1:PORT and [::1]:PORT reach the host's echo server.</summary>
+    private static (string, string) ThroughForward(int port)
+    {
+        var reached = new List<string>();
+        foreach (var address in new[] { IPAddress.Loopback, IPAddress.IPv6Loopback })
+        {
+            using var client = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            client.ReceiveTimeout = client.SendTimeout = (int)ForwardingTimeout.TotalMilliseconds;
+            try
+            {
+                client.Connect(new IPEndPoint(address, port));
+            }
+            catch (SocketException e) when (address.AddressFamily == AddressFamily.InterNetworkV6
+                && e.SocketErrorCode is SocketError.AddressFamilyNotSupported or SocketError.AddressNotAvailable)
+            {
+                continue; // no IPv6 here: the IPv4 listener is the one that counts
+            }
+            byte[] message = Encoding.ASCII.GetBytes($"nonet-forward {address}");
+            client.Send(message);
+            client.Shutdown(SocketShutdown.Send);
+            byte[] echo = ReadToEnd(client);
+            if (!echo.AsSpan().SequenceEqual(message))
+                return ("FAIL", $"through [{address}]:{port}, the host's echo server answered {echo.Length} bytes that differ from the {message.Length} sent");
+            reached.Add(address.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{address}]:{port}" : $"{address}:{port}");
+        }
+        return ("PASS", $"{string.Join(" and ", reached)} reached the host's echo server on 127.0.0.1:{port}");
+    }
+
+    /// <summary>A server on 127.0.0.1:PORT inside answers the host once.</summary>
+    private static (string, string) ServePublished(int port)
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, port));
+        listener.Listen(1);
+        if (!listener.Poll(ForwardingTimeout, SelectMode.SelectRead))
+            return ("FAIL", $"no connection from the host reached 127.0.0.1:{port} inside within {ForwardingTimeout.TotalSeconds:0} s");
+        using var connection = listener.Accept();
+        connection.ReceiveTimeout = connection.SendTimeout = (int)ForwardingTimeout.TotalMilliseconds;
+        byte[] request = ReadToEnd(connection);
+        connection.Send("published "u8.ToArray().Concat(request).ToArray());
+        return ("PASS", $"the host's connection reached 127.0.0.1:{port} inside ({request.Length} bytes)");
+    }
+
+    internal static byte[] ReadToEnd(Socket socket)
+    {
+        var data = new List<byte>();
+        var buffer = new byte[4096];
+        int n;
+        while ((n = socket.Receive(buffer)) > 0)
+            data.AddRange(buffer.AsSpan(0, n).ToArray());
+        return data.ToArray();
     }
 
     private static (string, string) HomeIsVisible()

@@ -7,7 +7,9 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
+using System.Threading;
 using Nonet.Config;
+using Nonet.Forwarding;
 using Nonet.Interop;
 using Nonet.Launch;
 using Tmds.Linux;
@@ -85,12 +87,13 @@ internal static unsafe class SelfTestCommand
             ? new("signals", "signals held for forwarding", CheckStatus.PASS, "every host thread blocks the forwarded signals")
             : new("signals", "signals held for forwarding", CheckStatus.FAIL, "threads not blocking them: " + string.Join(", ", stray), Bug));
 
-        var (result, probe, elapsed) = RunProbe(launcher);
+        var (result, probe, elapsed, forwarding) = RunProbe(launcher);
         checks.AddRange(StepChecks(result, facts));
         if (result.Failure is null)
             checks.AddRange(ProbeChecks(probe, facts, result.ExitStatus));
         else
             checks.AddRange(NotReached($"{FailureExplainer.StepNames[result.Failure.Step]} failed"));
+        checks.Add(ForwardingCheck(result, probe, forwarding));
         info.Add(("probe run", $"{elapsed.TotalMilliseconds:0} ms"));
         return new SelfTestReport(info, checks);
     }
@@ -113,7 +116,17 @@ internal static unsafe class SelfTestCommand
         };
     }
 
-    private static (LaunchResult Result, Dictionary<string, (string Status, string Detail)> Probe, TimeSpan Elapsed) RunProbe(string launcher)
+    /// <summary>What the host side of the forwarding check saw.</summary>
+    private sealed class ForwardingRun
+    {
+        public string? SetupError;
+        public int EchoedConnections;
+        public string PublishResult = "not tried";
+        public bool PublishAnswered;
+        public bool ProbeDone;
+    }
+
+    private static (LaunchResult Result, Dictionary<string, (string Status, string Detail)> Probe, TimeSpan Elapsed, ForwardingRun Forwarding) RunProbe(string launcher)
     {
         // A listener the probe must not see from inside, on a port it must
         // be able to bind there: proof that the loopback is its own.
@@ -122,22 +135,59 @@ internal static unsafe class SelfTestCommand
         hostListener.Listen(1);
         int port = ((IPEndPoint)hostListener.LocalEndPoint!).Port;
 
+        // Port forwarding, both ways: an echo server here that the probe
+        // reaches through --forward, and a client here that reaches the
+        // probe's server through --publish (on a port the kernel picks).
+        var forwarding = new ForwardingRun();
+        using var echo = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        echo.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        echo.Listen(4);
+        int echoPort = ((IPEndPoint)echo.LocalEndPoint!).Port;
+        int innerPublishPort = echoPort == 65535 ? 1024 : echoPort + 1;
+        if (innerPublishPort == port)
+            innerPublishPort = port == 65535 ? 1025 : port + 1;
+        PortForwarder? forwarder = null;
+        try
+        {
+            forwarder = PortForwarder.Prepare(new Forwarding.ForwardingPlan(
+                [new Forwarding.ForwardSpec(IPAddress.Loopback, echoPort, echoPort)],
+                [new Forwarding.PublishSpec(innerPublishPort, 0)]));
+        }
+        catch (Exception e) when (e is NonetException or SystemCallException)
+        {
+            forwarding.SetupError = e.Message;
+        }
+        var threads = new List<Thread>();
+        if (forwarder is not null)
+        {
+            int publishedPort = forwarder.PublishedPort(0);
+            threads.Add(new Thread(() => Echo(echo, forwarding)) { IsBackground = true });
+            threads.Add(new Thread(() => ConnectToPublished(publishedPort, forwarding)) { IsBackground = true });
+            threads.ForEach(t => t.Start());
+        }
+
         int* pipe = stackalloc int[2];
         if (pipe2(pipe, O_CLOEXEC) != 0)
             throw new SystemCallException("pipe2", errno);
         byte[] self = Encoding.UTF8.GetBytes(Program.HostPath);
+        static byte[] Ascii(int value) => Encoding.ASCII.GetBytes(value.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var probeArgv = new List<byte[]> { self, Probe.Argument, Ascii(port) };
+        if (forwarder is not null)
+            probeArgv.AddRange([Ascii(echoPort), Ascii(innerPublishPort)]);
         var started = Stopwatch.GetTimestamp();
         LaunchResult result;
         try
         {
-            result = NamespaceRunner.Run(new LaunchRequest(launcher, self,
-                [self, Probe.Argument, Encoding.ASCII.GetBytes(port.ToString(System.Globalization.CultureInfo.InvariantCulture))],
-                StdoutFd: pipe[1]));
+            result = NamespaceRunner.Run(new LaunchRequest(launcher, self, probeArgv, StdoutFd: pipe[1], Forwarder: forwarder));
         }
         finally
         {
             close(pipe[1]);
+            forwarder?.Dispose();
+            Volatile.Write(ref forwarding.ProbeDone, true);
         }
+        foreach (var thread in threads)
+            thread.Join(TimeSpan.FromSeconds(1));
         var elapsed = Stopwatch.GetElapsedTime(started);
         string output;
         using (var reader = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(pipe[0], ownsHandle: true), FileAccess.Read, 1))
@@ -150,7 +200,80 @@ internal static unsafe class SelfTestCommand
             if (parts.Length >= 2)
                 probe[parts[0]] = (parts[1], parts.Length > 2 ? parts[2] : "");
         }
-        return (result, probe, elapsed);
+        return (result, probe, elapsed, forwarding);
+    }
+
+    /// <summary>Echoes each connection that --forward brings (one per
+    /// address family inside) until the probe is done.</summary>
+    private static void Echo(Socket listener, ForwardingRun run)
+    {
+        try
+        {
+            while (!Volatile.Read(ref run.ProbeDone))
+            {
+                if (!listener.Poll(TimeSpan.FromMilliseconds(50), SelectMode.SelectRead))
+                    continue;
+                using var connection = listener.Accept();
+                connection.ReceiveTimeout = connection.SendTimeout = 5000;
+                connection.Send(Probe.ReadToEnd(connection));
+                connection.Shutdown(SocketShutdown.Send);
+                Interlocked.Increment(ref run.EchoedConnections);
+            }
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            // The probe is over and the listener closed.
+        }
+    }
+
+    /// <summary>Connects to the published port until the probe's server
+    /// answers; connections that arrive before it listens are reset.</summary>
+    private static void ConnectToPublished(int port, ForwardingRun run)
+    {
+        var deadline = Stopwatch.GetTimestamp() + Stopwatch.Frequency * 10;
+        while (Stopwatch.GetTimestamp() < deadline && !Volatile.Read(ref run.ProbeDone))
+        {
+            try
+            {
+                using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                client.ReceiveTimeout = client.SendTimeout = 5000;
+                client.Connect(new IPEndPoint(IPAddress.Loopback, port));
+                client.Send("nonet-publish"u8);
+                client.Shutdown(SocketShutdown.Send);
+                string reply = Encoding.ASCII.GetString(Probe.ReadToEnd(client));
+                if (reply == "published nonet-publish")
+                {
+                    run.PublishResult = $"127.0.0.1:{port} here reached the probe's server inside";
+                    run.PublishAnswered = true;
+                    return;
+                }
+                run.PublishResult = reply.Length == 0 ? "connections were closed without an answer" : $"unexpected answer '{reply}'";
+            }
+            catch (SocketException e)
+            {
+                run.PublishResult = $"127.0.0.1:{port}: {e.Message}";
+            }
+            Thread.Sleep(5);
+        }
+    }
+
+    private static CheckResult ForwardingCheck(LaunchResult result, Dictionary<string, (string Status, string Detail)> probe, ForwardingRun run)
+    {
+        const string id = "forwarding", name = "port forwarding (--forward, --publish)";
+        if (run.SetupError is { } setup)
+            return new(id, name, CheckStatus.FAIL, setup, "see the message; nonet could not prepare a published port");
+        if (result.Failure is not null)
+            return new(id, name, CheckStatus.SKIP, "not reached: the probe did not run");
+        var problems = new List<string>();
+        if (!probe.TryGetValue("forward", out var forward) || forward.Status != "PASS")
+            problems.Add("forward: " + (forward.Detail ?? "the probe reported nothing"));
+        if (!probe.TryGetValue("publish", out var publish) || publish.Status != "PASS")
+            problems.Add("publish: " + (publish.Detail ?? "the probe reported nothing"));
+        if (!run.PublishAnswered)
+            problems.Add("publish, host side: " + run.PublishResult);
+        return problems.Count == 0
+            ? new(id, name, CheckStatus.PASS, $"{forward.Detail}; {run.PublishResult}")
+            : new(id, name, CheckStatus.FAIL, string.Join("; ", problems), Bug);
     }
 
     private static readonly (Step Step, string Id, string Name)[] StepRows =
@@ -159,6 +282,7 @@ internal static unsafe class SelfTestCommand
         (Step.WriteUidMap, "idmap", "uid and gid maps"),
         (Step.UnshareNet, "netns", "network namespace"),
         (Step.LoopbackUp, "lo_set_up", "bring lo up"),
+        (Step.Listen, "forward_setup", "forwarding sockets inside"),
         (Step.DropCaps, "drop_caps", "drop capabilities"),
         (Step.Exec, "exec", "exec the command"),
     ];
@@ -172,6 +296,7 @@ internal static unsafe class SelfTestCommand
             bool failedHere = failure is not null && (failure.Step == step
                 || (step == Step.Clone && failure.Step is Step.SpawnLauncher or Step.LauncherStart)
                 || (step == Step.WriteUidMap && failure.Step is Step.WriteSetgroups or Step.WriteGidMap or Step.WaitMaps)
+                || (step == Step.Listen && failure.Step is Step.ReceiveListeners or Step.Helper)
                 || (step == Step.Exec && failure.Step == Step.LauncherEnded));
             if (!reached)
             {
@@ -192,6 +317,7 @@ internal static unsafe class SelfTestCommand
                 Step.UnshareNet => "unshare(CLONE_NEWNET) succeeded",
                 Step.LoopbackUp => "SIOCSIFFLAGS IFF_UP on lo succeeded",
                 Step.DropCaps => "bounding set emptied, SECBIT_NOROOT locked",
+                Step.Listen => "listeners made inside and handed over; the publish helper started",
                 _ => "the probe ran inside",
             });
         }

@@ -88,6 +88,17 @@ public sealed class NonetConfigurationTests
     }
 
     [Test]
+    public void An_empty_list_setting_turns_off_a_lower_layers_list()
+    {
+        var paths = Files("forward = 5432\npublish = 8080\nshell = /bin/a\n", "forward =\nshell =\n");
+        var config = Load(paths);
+        Assert.That(config.Describe("forward"), Is.EqualTo(new EffectiveSetting("forward", "", $"{dir}/user:1")), "a list: empty means none");
+        Assert.That(config.Describe("publish"), Is.EqualTo(new EffectiveSetting("publish", "8080", $"{dir}/system:2")));
+        Assert.That(config.Describe("shell"), Is.EqualTo(new EffectiveSetting("shell", "/bin/a", $"{dir}/system:3")), "not a list: empty means unset");
+        Assert.That(warnings, Is.Empty);
+    }
+
+    [Test]
     public void Missing_files_are_fine_and_settings_default()
     {
         var config = Load(Files(null, null));

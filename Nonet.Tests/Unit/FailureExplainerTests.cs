@@ -28,11 +28,21 @@ internal sealed class FailureExplainerTests
     [TestCase(Step.WriteUidMap)]
     [TestCase(Step.UnshareNet)]
     [TestCase(Step.LoopbackUp)]
+    [TestCase(Step.Listen)]
+    [TestCase(Step.ReceiveListeners)]
+    [TestCase(Step.Helper)]
     [TestCase(Step.DropCaps)]
     [TestCase(Step.LauncherEnded)]
     public void Every_set_up_failure_is_125(Step step)
     {
         Assert.That(FailureExplainer.Explain(new LaunchFailure(step, Errno.EPERM), Facts()).ExitCode, Is.EqualTo(125));
+    }
+
+    [Test]
+    public void A_forwarded_port_that_cannot_listen_inside_is_named()
+    {
+        var e = FailureExplainer.Explain(new LaunchFailure(Step.Listen, 98 /* EADDRINUSE */, "5432"), Facts());
+        Assert.That(FailureExplainer.OneLine(e), Is.EqualTo("cannot listen on forwarded port 5432 inside the namespace: Address already in use"));
     }
 
     [Test]
