@@ -1,5 +1,5 @@
 #!/bin/sh
-# bench/run.sh NONET LAUNCHER FLOOR HARNESS: run the benchmark as an
+# bench/run.sh NONET LAUNCHER FLOOR HARNESS XFER: run the benchmark as an
 # unprivileged user, which is how nonet is used (as root, user namespaces
 # behave differently and bwrap would not need one).
 #
@@ -9,8 +9,8 @@
 # missing.
 set -eu
 
-if [ $# -ne 4 ]; then
-	echo "usage: $0 NONET LAUNCHER FLOOR HARNESS" >&2
+if [ $# -ne 5 ]; then
+	echo "usage: $0 NONET LAUNCHER FLOOR HARNESS XFER" >&2
 	exit 2
 fi
 
@@ -21,11 +21,12 @@ cp "$1" "$dir/nonet"
 cp "$2" "$dir/nonet-launcher"
 cp "$3" "$dir/floor"
 cp "$4" "$dir/harness"
+cp "$5" "$dir/xfer"
 chmod 755 "$dir" "$dir"/*
 cd "$dir"
 
 if [ "$(id -u)" -ne 0 ]; then
-	"$dir/harness" "$dir/nonet" "$dir/floor"
+	"$dir/harness" "$dir/nonet" "$dir/floor" "$dir/xfer"
 	exit 0
 fi
 
@@ -39,5 +40,9 @@ home=$(getent passwd "$user" | cut -d: -f6)
 # XDG_CONFIG_HOME would point nonet at root's configuration.
 env -i PATH="/usr/local/bin:/usr/bin:/bin" HOME="$home" USER="$user" LOGNAME="$user" SHELL=/bin/sh \
 	${BENCH_ROUNDS:+BENCH_ROUNDS="$BENCH_ROUNDS"} \
+	${BENCH_PIPE_ROUNDS:+BENCH_PIPE_ROUNDS="$BENCH_PIPE_ROUNDS"} \
+	${BENCH_FWD_ROUNDS:+BENCH_FWD_ROUNDS="$BENCH_FWD_ROUNDS"} \
+	${BENCH_FWD_MIB:+BENCH_FWD_MIB="$BENCH_FWD_MIB"} \
+	${BENCH_ONLY:+BENCH_ONLY="$BENCH_ONLY"} \
 	setpriv --reuid="$user" --regid="$user" --init-groups -- \
-	"$dir/harness" "$dir/nonet" "$dir/floor"
+	"$dir/harness" "$dir/nonet" "$dir/floor" "$dir/xfer"

@@ -20,7 +20,8 @@ internal sealed class NonetCommandDefinition
 
         With no COMMAND, nonet runs $SHELL (else the 'shell' setting, else /bin/sh).
         Options end at the first word that is not an option, or at '--'; every
-        word after that goes to COMMAND unchanged.
+        word after that goes to COMMAND unchanged.  --forward and --publish (TCP)
+        may be repeated, and add to the 'forward' and 'publish' settings.
 
         Exit status:
           the command's own status, or 128+N if a signal N killed it;
@@ -56,13 +57,13 @@ internal sealed class NonetCommandDefinition
     };
     public Option<string[]> Forward { get; } = new("--forward")
     {
-        Description = "Inside, 127.0.0.1:INNERPORT and [::1]:INNERPORT reach HOSTADDR:PORT outside (TCP; repeatable; HOSTADDR defaults to 127.0.0.1)",
+        Description = "Let the command reach HOSTADDR:PORT (default 127.0.0.1) at localhost:INNERPORT",
         HelpName = "[HOSTADDR:]PORT[:INNERPORT]",
         AllowMultipleArgumentsPerToken = false,
     };
     public Option<string[]> Publish { get; } = new("--publish")
     {
-        Description = "The host's 127.0.0.1:PORT reaches the command's server on INNERPORT inside (TCP; repeatable)",
+        Description = "Let the host reach the command's server on INNERPORT at 127.0.0.1:PORT",
         HelpName = "[INNERPORT:]PORT",
         AllowMultipleArgumentsPerToken = false,
     };

@@ -65,7 +65,9 @@ internal static class FailureExplainer
             case Step.DropCaps:
                 return Nonet($"cannot drop capabilities before running the command: {error}", null);
             case Step.Listen:
-                return Nonet($"cannot listen on forwarded port {failure.Subject} inside the namespace: {error}", null);
+                return Nonet(failure.Subject is "" or "0"
+                    ? $"cannot hand the forwarded ports' listeners to nonet: {error}"
+                    : $"cannot listen on forwarded port {failure.Subject} inside the namespace: {error}", null);
             case Step.ReceiveListeners:
                 return Nonet($"cannot receive the forwarded ports' listeners from the launcher: {error}", null);
             case Step.Helper:
