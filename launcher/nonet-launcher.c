@@ -255,6 +255,20 @@ fail:
 	return -1;
 }
 
+/* Child side: in its own namespace the command may bind any port, 80
+ * included, as in a container (net.ipv4.ip_unprivileged_port_start is per
+ * network namespace).  A convenience: where /proc/sys is read-only, ports
+ * below 1024 stay privileged, and nothing else changes. */
+static void allow_all_ports(void)
+{
+	int fd = open("/proc/sys/net/ipv4/ip_unprivileged_port_start", O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	(void)write_all(fd, "0\n", 2);
+	close(fd);
+}
+
 /* Child side: the command must not be able to reconfigure the namespace.
  * A non-root caller loses every capability at execve() anyway; for root
  * (uid 0 inside), emptying the bounding set and locking SECBIT_NOROOT stop
@@ -422,18 +436,36 @@ static void close_all_but(int keep)
 }
 
 /* Helper side: a socket of FAMILY whose connect() to a published port
- * inside has begun; the host waits for it to complete. */
+ * inside has begun; the host waits for it to complete.  The source port is
+ * chosen first (bind to port 0), and never the destination port: with
+ * nothing listening yet, a connect() from PORT to PORT would connect the
+ * socket to itself (a TCP simultaneous open) and take the command's port. */
 static int connect_inside(uint32_t family, uint16_t port)
 {
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss, source;
 	socklen_t len = loopback_address(family, port, &ss);
-	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int attempt;
 
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS)
-		return close_keeping_errno(fd);
-	return fd;
+	for (attempt = 0; attempt < 4; attempt++) {
+		socklen_t source_len = loopback_address(family, 0, &source);
+		int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+		if (fd < 0)
+			return -1;
+		if (bind(fd, (struct sockaddr *)&source, source_len) < 0 ||
+		    getsockname(fd, (struct sockaddr *)&source, &source_len) < 0)
+			return close_keeping_errno(fd);
+		/* sin_port and sin6_port are at the same offset. */
+		if (((struct sockaddr_in *)&source)->sin_port == htons(port)) {
+			close(fd);
+			continue;
+		}
+		if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS)
+			return close_keeping_errno(fd);
+		return fd;
+	}
+	errno = EADDRINUSE;
+	return -1;
 }
 
 static int send_reply(uint32_t id, int err, int fd)
@@ -549,6 +581,7 @@ static void run_child(pid_t parent, char *path, char **argv)
 		_exit(EXIT_NONET_FAILED);
 	}
 	report(STEP_LOOPBACK_UP, 0, 0);
+	allow_all_ports();
 
 	if (n_forward > 0) {
 		uint16_t port = 0;

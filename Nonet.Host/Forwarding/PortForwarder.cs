@@ -276,7 +276,7 @@ internal sealed unsafe class PortForwarder : IDisposable
             return;
         }
         PendingConnect? pending = null;
-        pending = new PendingConnect(loop!, outer, error =>
+        pending = new PendingConnect(loop!, outer, inner, error =>
         {
             connecting.Remove(pending!);
             if (error == 0)
@@ -331,7 +331,7 @@ internal sealed unsafe class PortForwarder : IDisposable
             return;
         }
         PendingConnect? pending = null;
-        pending = new PendingConnect(loop!, inner, result =>
+        pending = new PendingConnect(loop!, inner, request.Client, result =>
         {
             connecting.Remove(pending!);
             if (result == 0)
@@ -461,10 +461,13 @@ internal sealed unsafe class PortForwarder : IDisposable
         }
     }
 
-    /// <summary>True while a connection still carries data the command sent.</summary>
-    public bool InsideSending => connections.Any(c => !c.InsideFinished);
+    /// <summary>True while data the command sent may still be on its way:
+    /// a connection carries it, or a forward's connect() is under way.</summary>
+    public bool InsideSending => connecting.Count > 0 || connections.Any(c => !c.InsideFinished);
 
-    /// <summary>The command ended: no new connections; the helper is released.</summary>
+    /// <summary>The command ended: no new connections (those waiting to be
+    /// accepted are reset as the listeners close); the helper is released.
+    /// Connections under way may finish, see <see cref="InsideSending"/>.</summary>
     public void StopAccepting()
     {
         foreach (var (fd, _) in forwardListeners)
@@ -480,9 +483,6 @@ internal sealed unsafe class PortForwarder : IDisposable
         }
         publishListeners.Clear();
         helper?.End();
-        foreach (var pending in connecting.ToList())
-            pending.Abandon();
-        connecting.Clear();
         if (control >= 0)
         {
             close(control);
@@ -490,11 +490,18 @@ internal sealed unsafe class PortForwarder : IDisposable
         }
     }
 
+    /// <summary>Ends everything.  Whatever is cut short is reset, so that no
+    /// peer mistakes it for a complete stream; a connection whose inside
+    /// ended its stream is closed normally, and the kernel still delivers
+    /// what it holds of it.</summary>
     public void Dispose()
     {
         StopAccepting();
+        foreach (var pending in connecting.ToList())
+            pending.Abandon();
+        connecting.Clear();
         foreach (var connection in connections.ToList())
-            connection.Close(reset: false);
+            connection.Close(reset: !connection.InsideFinished);
         if (launcherEnd >= 0)
             close(launcherEnd);
         launcherEnd = -1;

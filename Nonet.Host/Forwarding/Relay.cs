@@ -176,14 +176,14 @@ internal sealed unsafe class Connection : IReadyHandler
 }
 
 /// <summary>
-/// A non-blocking connect() under way; tells <paramref name="done"/> the
-/// outcome (0 or an errno) once the socket is writable or failed.
+/// A non-blocking connect() of <paramref name="socket"/> under way, on behalf
+/// of the already accepted <paramref name="peer"/>; tells
+/// <paramref name="done"/> the outcome (0 or an errno) once the socket is
+/// writable or failed.
 /// </summary>
-internal sealed class PendingConnect(EventLoop loop, int socket, Action<int> done) : IReadyHandler
+internal sealed class PendingConnect(EventLoop loop, int socket, int peer, Action<int> done) : IReadyHandler
 {
     private bool finished;
-
-    public int Socket => socket;
 
     public void Start() => loop.Add(socket, EPOLLOUT, this);
 
@@ -193,16 +193,19 @@ internal sealed class PendingConnect(EventLoop loop, int socket, Action<int> don
             return;
         finished = true;
         loop.Remove(socket);
-        done(Sockets.SocketError(socket));
+        int error = Sockets.SocketError(socket);
+        done(error == 0 && Sockets.IsConnectedToItself(socket) ? ECONNREFUSED : error);
     }
 
-    /// <summary>Gives up (nonet is ending): closes the socket unannounced.</summary>
+    /// <summary>Gives up (nonet is ending): both sockets are reset, so that
+    /// neither peer takes the end for a complete, empty stream.</summary>
     public void Abandon()
     {
         if (finished)
             return;
         finished = true;
         loop.Remove(socket);
-        Sockets.close(socket);
+        Sockets.Reset(socket);
+        Sockets.Reset(peer);
     }
 }

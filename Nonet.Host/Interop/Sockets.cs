@@ -191,6 +191,20 @@ internal static unsafe partial class Sockets
         close(fd);
     }
 
+    [LibraryImport(Name, SetLastError = true)]
+    public static partial int getpeername(int fd, byte* address, int* length);
+
+    /// <summary>A TCP simultaneous open of a socket with itself: the same
+    /// address and port at both ends.</summary>
+    public static bool IsConnectedToItself(int fd)
+    {
+        byte* local = stackalloc byte[28];
+        byte* peer = stackalloc byte[28];
+        int localLength = 28, peerLength = 28;
+        return getsockname(fd, local, &localLength) == 0 && getpeername(fd, peer, &peerLength) == 0
+            && localLength == peerLength && new ReadOnlySpan<byte>(local, localLength).SequenceEqual(new ReadOnlySpan<byte>(peer, peerLength));
+    }
+
     public static int SocketError(int fd)
     {
         int error = 0;
