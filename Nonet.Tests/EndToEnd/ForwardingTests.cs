@@ -818,7 +818,7 @@ public sealed class ForwardingTests(Identity identity) : EndToEndTest(identity)
     }
 
     /// <summary>A port on 127.0.0.1 that was free a moment ago.</summary>
-    private static int FreeHostPort()
+    internal static int FreeHostPort()
     {
         using var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         s.Bind(new IPEndPoint(IPAddress.Loopback, 0));

@@ -39,6 +39,21 @@ public sealed class SignalTests(Identity identity) : EndToEndTest(identity)
         Assert.That(r.ExitCode, Is.Zero, r.ToString());
     }
 
+    [TestCase("SIGTERM", "--forward")]
+    [TestCase("SIGUSR1", "--publish")]
+    public void A_signal_reaches_the_command_while_nonet_relays_ports(string name, string option)
+    {
+        // With forwarding, nonet waits in its event loop rather than on the
+        // signalfd alone: signals must pass the same way.
+        int port = ForwardingTests.FreeHostPort();
+        using var nonet = Harness.Start(Who, Harness.Nonet, [option, $"{port}", Python, "-c", Catcher, name]);
+        WaitForLine(nonet, "ready");
+        Send(nonet, name);
+        var r = Harness.Finish(nonet);
+        Assert.That(r.Stdout, Is.EqualTo("caught " + name + "\n"), r.ToString());
+        Assert.That(r.ExitCode, Is.Zero, r.ToString());
+    }
+
     [Test]
     public void Nonet_exits_with_the_status_the_signal_gave_the_command()
     {
