@@ -58,7 +58,10 @@ $(BUILD)/nonet: $(HOST_SOURCES)
 
 # What the end-to-end tests run besides nonet.  As root, make test installs
 # what is missing (Debian/Ubuntu); otherwise it says what to install.
-TEST_COMMANDS := /usr/bin/python3:python3 tmux:tmux bwrap:bubblewrap ip:iproute2 setpriv:util-linux unshare:util-linux useradd:passwd
+# useradd only as root, which runs the tests a second time as an account it
+# creates (an ordinary user's PATH has no /usr/sbin).
+TEST_COMMANDS := /usr/bin/python3:python3 tmux:tmux bwrap:bubblewrap ip:iproute2 setpriv:util-linux unshare:util-linux \
+                 $(if $(filter 0,$(shell id -u)),useradd:passwd)
 
 test-deps:
 	@missing=""; for pair in $(TEST_COMMANDS); do \
