@@ -127,8 +127,18 @@ internal sealed unsafe class Connection : IReadyHandler
     public static Connection Start(EventLoop loop, int inside, int outside, Action<Connection> closed)
     {
         var connection = new Connection(loop, inside, outside, closed);
-        loop.Add(inside, Interest, connection);
-        loop.Add(outside, Interest, connection);
+        try
+        {
+            loop.Add(inside, Interest, connection);
+            loop.Add(outside, Interest, connection);
+        }
+        catch (SystemCallException)
+        {
+            // The kernel would watch no more (fs.epoll.max_user_watches):
+            // this connection fails, nonet and the others go on.
+            connection.Close(reset: true);
+            return connection;
+        }
         connection.Pump();
         return connection;
     }
@@ -185,7 +195,18 @@ internal sealed class PendingConnect(EventLoop loop, int socket, int peer, Actio
 {
     private bool finished;
 
-    public void Start() => loop.Add(socket, EPOLLOUT, this);
+    public void Start()
+    {
+        try
+        {
+            loop.Add(socket, EPOLLOUT, this);
+        }
+        catch (SystemCallException e)
+        {
+            finished = true;
+            done(e.Errno);
+        }
+    }
 
     public void OnReady(int fd, uint events)
     {
