@@ -62,6 +62,10 @@
 
 #define EXIT_NONET_FAILED 125
 
+/* The kernel's own cap (net.core.somaxconn, 4096 since Linux 5.4) applies;
+ * musl's SOMAXCONN is 128, too few for a burst of connections. */
+#define LISTEN_BACKLOG 4096
+
 #ifndef SYS_close_range
 #define SYS_close_range 436
 #endif
@@ -335,7 +339,7 @@ static int make_listener(uint32_t family, uint16_t port)
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
 	    (family == NONET_FAMILY_IPV6 &&
 	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0) ||
-	    bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, SOMAXCONN) < 0)
+	    bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, LISTEN_BACKLOG) < 0)
 		return close_keeping_errno(fd);
 	return fd;
 }
@@ -436,10 +440,12 @@ static void close_all_but(int keep)
 }
 
 /* Helper side: a socket of FAMILY whose connect() to a published port
- * inside has begun; the host waits for it to complete.  The source port is
- * chosen first (bind to port 0), and never the destination port: with
- * nothing listening yet, a connect() from PORT to PORT would connect the
- * socket to itself (a TCP simultaneous open) and take the command's port. */
+ * inside has begun; the host waits for it to complete.  With nothing
+ * listening yet, connect() may pick the destination port as its source and
+ * connect the socket to itself (a TCP simultaneous open), taking the
+ * command's port: such a socket is dropped and another one tried.  (Binding
+ * the source port first would avoid that, but a bound port cannot be reused
+ * while in TIME_WAIT, and many short connections would use them all up.) */
 static int connect_inside(uint32_t family, uint16_t port)
 {
 	struct sockaddr_storage ss, source;
@@ -447,24 +453,22 @@ static int connect_inside(uint32_t family, uint16_t port)
 	int attempt;
 
 	for (attempt = 0; attempt < 4; attempt++) {
-		socklen_t source_len = loopback_address(family, 0, &source);
+		socklen_t source_len = sizeof source;
 		int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
 		if (fd < 0)
 			return -1;
-		if (bind(fd, (struct sockaddr *)&source, source_len) < 0 ||
-		    getsockname(fd, (struct sockaddr *)&source, &source_len) < 0)
+		if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS)
 			return close_keeping_errno(fd);
 		/* sin_port and sin6_port are at the same offset. */
-		if (((struct sockaddr_in *)&source)->sin_port == htons(port)) {
+		if (getsockname(fd, (struct sockaddr *)&source, &source_len) == 0 &&
+		    ((struct sockaddr_in *)&source)->sin_port == htons(port)) {
 			close(fd);
 			continue;
 		}
-		if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS)
-			return close_keeping_errno(fd);
 		return fd;
 	}
-	errno = EADDRINUSE;
+	errno = ECONNREFUSED;
 	return -1;
 }
 

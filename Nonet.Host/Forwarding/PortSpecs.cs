@@ -70,7 +70,9 @@ internal sealed record ForwardSpec(IPAddress HostAddress, int HostPort, int Inne
         if (!bracketed && text.Contains(':'))
             throw new PortSpecException("IPv6 addresses go in brackets, as in [::1]:5432");
         // IPAddress.Parse also takes "1" or "0x7f.1"; only dotted quads and IPv6 are meant.
-        bool dottedQuad = text.Split('.') is { Length: 4 } octets && octets.All(o => o.Length is > 0 and <= 3 && IsNumber(o));
+        // A leading zero would make IPAddress read the octet as octal (010 is 8).
+        bool dottedQuad = text.Split('.') is { Length: 4 } octets
+            && octets.All(o => o.Length is > 0 and <= 3 && IsNumber(o) && (o.Length == 1 || o[0] != '0'));
         if (!IPAddress.TryParse(text, out var address)
             || (address.AddressFamily == AddressFamily.InterNetwork && (!dottedQuad || bracketed))
             || (address.AddressFamily == AddressFamily.InterNetworkV6 && (!bracketed || address.ScopeId != 0)))

@@ -342,6 +342,8 @@ internal static unsafe class NamespaceRunner
                 if (r == launcher)
                 {
                     status = ExitStatusOf(st);
+                    // Its pid is free for reuse: nothing more is sent to it.
+                    loop.Remove(sfd);
                     break;
                 }
                 if (r < 0 && Libc.Errno != EINTR)

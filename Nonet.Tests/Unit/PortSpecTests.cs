@@ -44,6 +44,8 @@ internal sealed class PortSpecTests
     [TestCase(":5432", "empty HOSTADDR")]
     [TestCase("1:2:3:4", "IPv6 addresses go in brackets")]
     [TestCase("0x7f.1:80", "is not an IP address")]
+    [TestCase("010.0.0.5:5432", "'010.0.0.5' is not an IP address")]
+    [TestCase("127.0.0.01:80", "is not an IP address")]
     [TestCase("0.0.0.0:80", "is not an address to connect to")]
     [TestCase("[::]:80", "is not an address to connect to")]
     [TestCase("-5", "PORT '-5' is not a number")]
