@@ -644,6 +644,8 @@ static int next_line(struct lines *l, char *out, size_t size, int timeout_ms)
  * with the processes each of them reaped in turn: nonet's count includes
  * its launcher and the command. */
 static double reaped_cpu_ms;
+/* ru_maxrss of the last process reap_within() reaped, in KiB. */
+static long reaped_rss_kib;
 
 /* The wait status of pid, killing it (SIGKILL) if it has not exited within
  * timeout_ms; -1 if it could not be reaped. */
@@ -669,6 +671,7 @@ static int reap_within(pid_t pid, int timeout_ms)
 	if (r != pid)
 		return -1;
 	reaped_cpu_ms += tv_ms(ru.ru_utime) + tv_ms(ru.ru_stime);
+	reaped_rss_kib = ru.ru_maxrss;
 	return st;
 }
 
@@ -1020,6 +1023,119 @@ static void forwarding_burst(const char *nonet, const char *xfer)
 	target(completed == BURST_ROUNDS && before > 0 && after <= before, "no fd growth in nonet after the bursts", text);
 }
 
+#define PARALLEL 8
+#define PARALLEL_MIB 256
+#define PARALLEL_ROUNDS 3
+
+/* One round of forwarding_parallel(): the total rate in MiB/s, 0 when a
+ * transfer failed; *rss_kib: the peak RSS of the client side's largest
+ * process (through --forward, the nonet host). */
+static double parallel_round(int path, const char *nonet, const char *xfer, long *rss_kib)
+{
+	/* $1: xfer, $2: the bytes each client expects, then one port each. */
+	static const char script[] =
+		"x=$1 e=$2; shift 2; for p; do \"$x\" fetch 127.0.0.1 \"$p\" --expect \"$e\" & done; wait";
+	unsigned long long bytes = (unsigned long long)PARALLEL_MIB << 20, got;
+	char size[32], ports[PARALLEL][16], specs[PARALLEL][40], line[128];
+	char *argv[16 + 3 * PARALLEL];
+	int n = 0, k, port, verified = 0, ok = 1, st;
+	pid_t servers[PARALLEL], pid;
+	struct lines out;
+	double t0, seconds;
+
+	snprintf(size, sizeof size, "%llu", bytes);
+	for (k = 0; k < PARALLEL; k++) {
+		char *serve[] = { (char *)xfer, "serve", "0", size, NULL };
+
+		servers[k] = start_server(serve, &port);
+		ok &= servers[k] > 0;
+		/* Inside, the clients use ports 4000, 4001, ... */
+		snprintf(ports[k], sizeof ports[k], "%d", path == PLAIN ? port : atoi(INNER_PORT) + k);
+		snprintf(specs[k], sizeof specs[k], "%d:%s", port, ports[k]);
+	}
+	if (path == FORWARD) {
+		argv[n++] = (char *)nonet;
+		for (k = 0; k < PARALLEL; k++) {
+			argv[n++] = "--forward";
+			argv[n++] = specs[k];
+		}
+	}
+	argv[n++] = "/bin/sh";
+	argv[n++] = "-c";
+	argv[n++] = (char *)script;
+	argv[n++] = "sh";
+	argv[n++] = (char *)xfer;
+	argv[n++] = size;
+	for (k = 0; k < PARALLEL; k++)
+		argv[n++] = ports[k];
+	argv[n] = NULL;
+
+	t0 = now_ms();
+	pid = ok ? start_reading(argv, -1, &out) : -1;
+	if (pid > 0) {
+		/* Each client prints "BYTES SECONDS ATTEMPTS" when it is done;
+		 * each gives up after 60 s. */
+		while (next_line(&out, line, sizeof line, 70000))
+			verified += sscanf(line, "%llu %lf", &got, &seconds) == 2 && got == bytes;
+		close(out.fd);
+	}
+	st = reap_within(pid, 10000);
+	*rss_kib = reaped_rss_kib;
+	seconds = (now_ms() - t0) / 1e3;
+	for (k = 0; k < PARALLEL; k++)
+		ok &= servers[k] > 0 && exited_0(reap_within(servers[k], 10000));
+	if (!ok || !exited_0(st) || verified != PARALLEL)
+		return 0;
+	return PARALLEL * (double)PARALLEL_MIB / seconds;
+}
+
+/* PARALLEL transfers at once, from PARALLEL servers on the host: to clients
+ * beside them, and to clients inside one nonet, each through its own
+ * forward.  nonet relays every connection in one thread, so this shows
+ * what its forwards carry together, next to what the same clients reach
+ * without it.  It has no target: the issue sets none. */
+static void forwarding_parallel(const char *nonet, const char *xfer)
+{
+	double rate[2][PARALLEL_ROUNDS];
+	long rss[2][PARALLEL_ROUNDS];
+	int n[2] = { 0, 0 }, failed[2] = { 0, 0 }, r, k;
+	struct summary s[2];
+
+	for (r = 0; r < PARALLEL_ROUNDS; r++) {
+		for (k = 0; k < 2; k++) {
+			int path = (r + k) % 2;
+			double x;
+
+			if (failed[path])
+				continue;
+			x = parallel_round(path, nonet, xfer, &rss[path][n[path]]);
+			if (x <= 0)
+				failed[path] = 1;
+			else
+				rate[path][n[path]++] = x;
+		}
+	}
+	printf("%d transfers of %d MiB at once, from %d servers on the host (total MiB/s over the whole run,\n"
+	       "median of %d rounds; peak RSS of the largest process on the client side):\n",
+	       PARALLEL, PARALLEL_MIB, PARALLEL, PARALLEL_ROUNDS);
+	for (k = 0; k < 2; k++) {
+		double peak = 0;
+
+		s[k] = summarise(rate[k], n[k]);
+		for (r = 0; r < n[k]; r++)
+			peak = rss[k][r] > peak ? rss[k][r] : peak;
+		if (n[k] == 0) {
+			printf("  %-15s FAILED: no round completed\n", path_names[k]);
+			continue;
+		}
+		printf("  %-15s %6.0f (%4.0f-%4.0f)", path_names[k], s[k].median, s[k].p25, s[k].p75);
+		if (k == FORWARD && s[PLAIN].median > 0)
+			printf(" = %.1f%% of plain loopback", 100 * s[k].median / s[PLAIN].median);
+		printf(", %.1f MiB%s%s\n", peak / 1024, k == FORWARD ? " (the nonet host)" : "",
+		       failed[k] ? ", then a round FAILED (no more tried)" : "");
+	}
+}
+
 static void forwarding(const char *nonet, const char *xfer)
 {
 	int usable[N_PATHS] = { 1, 0, 0 };
@@ -1034,8 +1150,10 @@ static void forwarding(const char *nonet, const char *xfer)
 	if (!usable[PUBLISH])
 		printf("note: '%s --publish %s true' fails: no --publish measurements\n", nonet, port);
 	forwarding_throughput(nonet, xfer, usable);
-	if (usable[FORWARD])
+	if (usable[FORWARD]) {
+		forwarding_parallel(nonet, xfer);
 		forwarding_burst(nonet, xfer);
+	}
 	else
 		target(-1, STR(BURST) " concurrent connections through a forward", "not measured: no --forward");
 	printf("\n");
