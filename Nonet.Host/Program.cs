@@ -76,7 +76,7 @@ internal static class Program
 
         SignalForwarding.HoldInAllThreads();
         using var forwarder = plan.IsEmpty ? null : PortForwarder.Prepare(plan);
-        var result = NamespaceRunner.Run(new LaunchRequest(launcher, resolved.Path, argv, Forwarder: forwarder));
+        var result = NamespaceRunner.Run(new LaunchRequest(launcher, resolved.Path, argv, HostInside(), Forwarder: forwarder));
         if (result.Failure is { } failure)
         {
             var explanation = FailureExplainer.Explain(failure, HostFacts.Read());
@@ -103,6 +103,12 @@ internal static class Program
             Configured("forward").Concat(Given(command.Forwards, "--forward")),
             Configured("publish").Concat(Given(command.Publishes, "--publish")));
     }
+
+    /// <summary>What the namespace gets from this host: its nameservers to
+    /// answer, the resolver daemons' sockets to hide, and for root the
+    /// kernel's settings made read-only.</summary>
+    public static InsidePlan HostInside() =>
+        InsidePlan.For(HostFiles.ReadSmall(Dns.ResolvConf.DefaultPath), HostFiles.Exists, Tmds.Linux.LibC.geteuid() == 0);
 
     public static string LocateLauncher(NonetConfiguration configuration) =>
         LauncherLocator.Locate(configuration.Describe("launcher"), Path.GetDirectoryName(HostPath) ?? "/");

@@ -1,4 +1,5 @@
 using System.Collections.Generic;
+using System.Linq;
 using static Tmds.Linux.LibC;
 
 using Nonet.Interop;
@@ -21,6 +22,8 @@ internal enum Step
     Listen,
     ReceiveListeners,
     Helper,
+    Dns,
+    Mounts,
     Exec,
     LauncherEnded,
 }
@@ -72,6 +75,14 @@ internal static class FailureExplainer
                 return Nonet($"cannot receive the forwarded ports' listeners from the launcher: {error}", null);
             case Step.Helper:
                 return Nonet($"cannot start the helper for published ports: {error}", null);
+            case Step.Dns:
+                return Nonet($"cannot answer name lookups inside for nameserver {failure.Subject}: {error}",
+                    failure.Errno is Errno.EPERM or Errno.EACCES ? ContainerAdvice : null);
+            case Step.Mounts:
+                return Nonet(failure.Subject is ""
+                    ? $"cannot create a mount namespace: unshare: {error}"
+                    : $"cannot {(InsidePlan.KernelSettings.Contains(failure.Subject) ? "make read-only" : "hide")} {failure.Subject} inside: {error}",
+                    failure.Errno is Errno.EPERM or Errno.EACCES ? ContainerAdvice : null);
             case Step.Exec:
                 return new Explanation(
                     failure.Errno is Errno.ENOENT or Errno.ENOTDIR or Errno.ELOOP or Errno.ENAMETOOLONG ? ExitCodes.NotFound : ExitCodes.CannotExecute,
@@ -154,6 +165,8 @@ internal static class FailureExplainer
         [Step.Listen] = "listen on forwarded ports",
         [Step.ReceiveListeners] = "receive listeners",
         [Step.Helper] = "start publish helper",
+        [Step.Dns] = "answer name lookups",
+        [Step.Mounts] = "mount namespace",
         [Step.Exec] = "exec command",
         [Step.LauncherEnded] = "launcher ended early",
     };

@@ -178,7 +178,7 @@ internal static unsafe class SelfTestCommand
         LaunchResult result;
         try
         {
-            result = NamespaceRunner.Run(new LaunchRequest(launcher, self, probeArgv, StdoutFd: pipe[1], Forwarder: forwarder));
+            result = NamespaceRunner.Run(new LaunchRequest(launcher, self, probeArgv, Program.HostInside(), StdoutFd: pipe[1], Forwarder: forwarder));
         }
         finally
         {
