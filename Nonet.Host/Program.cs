@@ -56,6 +56,8 @@ internal static class Program
         var overrides = new Dictionary<string, string>();
         if (command.LauncherOverride is { } launcherOption)
             overrides["launcher"] = launcherOption;
+        if (command.HintOverride is { } hintOption)
+            overrides["hint"] = hintOption;
         var configuration = NonetConfiguration.Load(
             ConfigPaths.FromEnvironment(Environment.GetEnvironmentVariable), overrides, StdStreams.Error);
 
@@ -70,6 +72,8 @@ internal static class Program
         }
 
         string launcher = LocateLauncher(configuration);
+        var hint = configuration.Describe("hint");
+        var hintMode = Dns.LookupHint.ParseMode(hint.Value, hint.Source);
         var argv = command.Command.Count > 0 ? command.Command : [ChooseShell(configuration)];
         var resolved = CommandResolver.Resolve(argv[0], RawProcess.GetEnvironmentVariable("PATH"));
         var plan = PlanFor(configuration, command);
@@ -83,6 +87,8 @@ internal static class Program
             StdStreams.Error(FailureExplainer.OneLine(explanation));
             return explanation.ExitCode;
         }
+        if (Dns.LookupHint.ShouldShow(hintMode, result.ExitStatus, result.Lookups, Tmds.Linux.LibC.isatty(2) == 1))
+            StdStreams.Error(Dns.LookupHint.Line(result.Lookups));
         return result.ExitStatus;
     }
 
