@@ -43,7 +43,7 @@ run() { # LABEL WRAPPER TOOL...
 		timeout -k 5 "$timeout_s" $wrapper "$@" 2>&1)
 	status=$?
 	end=$(date +%s.%N)
-	last=$(printf '%s\n' "$out" | grep -v '^[[:space:]]*$' | tail -n 1 | cut -c1-110)
+	last=$(printf '%s\n' "$out" | grep -v -e '^[[:space:]]*$' -e '^npm notice' -e 'complete log of this run' | tail -n 1 | cut -c1-110)
 	[ "$status" -eq 124 ] && last="(cut off after ${timeout_s} s) $last"
 	printf '| %s | %s | %.1f s | %s | %s |\n' "$tool" "$label" "$(awk "BEGIN { print $end - $start }")" "$status" "$last"
 }
@@ -56,10 +56,14 @@ tools() { # LABEL WRAPPER
 	run "$1" "$2" git ls-remote "$url"
 	run "$1" "$2" npm view express version
 	run "$1" "$2" npm install --prefix "$work/npm" express
+	# npm retries every failed request, "not found" included, for about 70 s
+	# (make-fetch-happen's fetch-retries=2 with 10 s and 60 s pauses).
+	run "$1" "$2" npm view --fetch-retries=0 express version
 	run "$1" "$2" pip download --no-cache-dir -d "$work/pip" requests
 	run "$1" "$2" dotnet restore "$work/restore"
 	if [ "$(id -u)" -eq 0 ]; then
-		run "$1" "$2" apt-get update -o Dir::State::Lists="$work/cache/lists"
+		# apt's sandbox user (_apt) is not mapped inside nonet; see README.md.
+		run "$1" "$2" apt-get update -o APT::Sandbox::User=root -o Dir::State::Lists="$work/cache/lists"
 	fi
 }
 

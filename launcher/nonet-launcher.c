@@ -666,9 +666,10 @@ static void run_child(pid_t parent, char *path, char **argv)
 		}
 		close_inside_sockets();
 		report(STEP_LISTEN, 0, (int)n_forward);
-		/* The host answers once it holds them; if it cannot, the command
-		 * must not start. */
-		if (wait_for_host() < 0) {
+		/* With forwards, the host answers once it holds the listeners; if
+		 * it cannot, the command must not start.  The DNS sockets alone
+		 * need no wait: queries queue in them until the host reads. */
+		if (n_forward > 0 && wait_for_host() < 0) {
 			report(STEP_LISTEN, errno, 0);
 			_exit(EXIT_NONET_FAILED);
 		}

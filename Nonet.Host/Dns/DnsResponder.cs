@@ -54,8 +54,11 @@ internal sealed unsafe class DnsResponder : IDisposable
     /// the oldest.</summary>
     public const int MaxTcpConnections = 32;
 
-    private static readonly byte[] datagram = new byte[65536];
+    private static byte[]? datagramBuffer;
     private static readonly byte[] reply = new byte[DnsMessage.MaxReplySize];
+
+    /// <summary>Made at the first query: most commands send none.</summary>
+    private static byte[] Datagram => datagramBuffer ??= new byte[65536];
 
     private readonly List<int> udpSockets = [];
     private readonly List<int> tcpListeners = [];
@@ -102,15 +105,15 @@ internal sealed unsafe class DnsResponder : IDisposable
             {
                 int peerLength = 28;
                 nint n;
-                fixed (byte* buffer = datagram)
-                    n = recvfrom(fd, buffer, (nuint)datagram.Length, MSG_DONTWAIT, peer, &peerLength);
+                fixed (byte* buffer = Datagram)
+                    n = recvfrom(fd, buffer, (nuint)Datagram.Length, MSG_DONTWAIT, peer, &peerLength);
                 if (n < 0)
                 {
                     if (LastError == Errno.EINTR)
                         continue;
                     return; // EAGAIN: all read (an ICMP error from a peer gone: dropped)
                 }
-                int length = owner.Answer(datagram.AsSpan(0, (int)n));
+                int length = owner.Answer(Datagram.AsSpan(0, (int)n));
                 if (length == 0)
                     continue;
                 fixed (byte* answer = reply)

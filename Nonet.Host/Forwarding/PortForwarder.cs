@@ -151,6 +151,10 @@ internal sealed unsafe class PortForwarder : IDisposable
     /// one per forward, else two).</summary>
     public bool HasAllListeners => listened.Count == plan.Forwards.Count;
 
+    /// <summary>The child waits for the host's word only when it made
+    /// forward listeners.</summary>
+    public bool HasForwards => plan.Forwards.Count > 0;
+
     /// <summary>Takes the host's end of the control socket, over which the
     /// --publish helper answers.</summary>
     public void TakeControl(int fd) => control = fd;

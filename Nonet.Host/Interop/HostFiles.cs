@@ -21,19 +21,24 @@ internal static unsafe class HostFiles
             return null;
         try
         {
-            var buffer = new byte[limit];
+            var buffer = new byte[Math.Min(limit, 4096)];
             int filled = 0;
-            fixed (byte* b = buffer)
+            while (true)
             {
-                while (filled < limit)
+                if (filled == buffer.Length)
                 {
-                    nint got = (nint)read(fd, b + filled, (size_t)(limit - filled));
-                    if (got < 0 && errno == EINTR)
-                        continue;
-                    if (got <= 0)
+                    if (buffer.Length >= limit)
                         break;
-                    filled += (int)got;
+                    Array.Resize(ref buffer, Math.Min(limit, buffer.Length * 4));
                 }
+                nint got;
+                fixed (byte* b = buffer)
+                    got = (nint)read(fd, b + filled, (size_t)(buffer.Length - filled));
+                if (got < 0 && errno == EINTR)
+                    continue;
+                if (got <= 0)
+                    break;
+                filled += (int)got;
             }
             return Encoding.UTF8.GetString(buffer, 0, filled);
         }

@@ -110,7 +110,7 @@ internal sealed unsafe class ControlChannel : IDisposable
         return 0;
     }
 
-    /// <summary>The host holds the sockets: the child may go on.</summary>
+    /// <summary>The host holds the forward listeners: the child may go on.</summary>
     public int Acknowledge()
     {
         byte go = 1;

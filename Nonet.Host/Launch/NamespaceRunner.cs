@@ -78,7 +78,7 @@ internal static unsafe class NamespaceRunner
                     // The child sent its sockets just before this record.
                     // It waits for the host's word before it goes on.
                     int e = TakeInsideSockets(channel, request.Forwarder, dns);
-                    if (e == 0)
+                    if (e == 0 && request.Forwarder is { HasForwards: true })
                         e = channel.Acknowledge();
                     if (e != 0)
                     {
