@@ -129,14 +129,11 @@ internal static unsafe class NamespaceRunner
             return e;
         foreach (var socket in sockets)
         {
-            bool taken = socket.Kind switch
-            {
-                InsideSocketKind.Forward => forwarder?.TakeListener(socket.Fd, socket.Index) ?? false,
-                _ => true,
-            };
             if (socket.Kind != InsideSocketKind.Forward)
+            {
                 dns.Take(socket);
-            if (!taken)
+            }
+            else if (forwarder?.TakeListener(socket.Fd, socket.Index) != true)
             {
                 close(socket.Fd);
                 e = EIO;
