@@ -28,11 +28,11 @@ cat >"$work/restore/restore.csproj" <<'EOF'
 </Project>
 EOF
 
-run() { # LABEL WRAPPER TOOL...
+run() { # WHERE WRAPPER NAME TOOL...: NAME labels the row
 	label=$1
 	wrapper=$2
-	shift 2
-	tool=$1
+	tool=$3
+	shift 3
 	rm -rf "$work/cache" "$work/npm" "$work/pip" "$work/restore/obj"
 	mkdir -p "$work/cache/lists/partial" "$work/npm" "$work/pip"
 	start=$(date +%s.%N)
@@ -48,22 +48,27 @@ run() { # LABEL WRAPPER TOOL...
 	printf '| %s | %s | %.1f s | %s | %s |\n' "$tool" "$label" "$(awk "BEGIN { print $end - $start }")" "$status" "$last"
 }
 
-tools() { # LABEL WRAPPER
-	run "$1" "$2" getent hosts "$name"
-	run "$1" "$2" python3 -c "import socket; socket.getaddrinfo('$name', 443)"
-	run "$1" "$2" node -e "require('dns').lookup('$name', e => { if (e) { console.log(e.code); process.exit(1) } })"
-	run "$1" "$2" curl -sS -o /dev/null "$url"
-	run "$1" "$2" git ls-remote "$url"
-	run "$1" "$2" npm view express version
-	run "$1" "$2" npm install --prefix "$work/npm" express
-	# npm retries every failed request, "not found" included, for about 70 s
-	# (make-fetch-happen's fetch-retries=2 with 10 s and 60 s pauses).
-	run "$1" "$2" npm view --fetch-retries=0 express version
-	run "$1" "$2" pip download --no-cache-dir -d "$work/pip" requests
-	run "$1" "$2" dotnet restore "$work/restore"
+tools() { # WHERE WRAPPER
+	run "$1" "$2" "getent hosts" getent hosts "$name"
+	run "$1" "$2" "python3 getaddrinfo" python3 -c "import socket; socket.getaddrinfo('$name', 443)"
+	run "$1" "$2" "node dns.lookup" node -e "require('dns').lookup('$name', e => { if (e) { console.log(e.code); process.exit(1) } })"
+	run "$1" "$2" "curl" curl -sS -o /dev/null "$url"
+	run "$1" "$2" "git ls-remote" git ls-remote "$url"
+	run "$1" "$2" "npm view" npm view express version
+	run "$1" "$2" "npm install" npm install --prefix "$work/npm" express
+	run "$1" "$2" "pip download" pip download --no-cache-dir -d "$work/pip" requests
+	run "$1" "$2" "dotnet restore" dotnet restore "$work/restore"
 	if [ "$(id -u)" -eq 0 ]; then
 		# apt's sandbox user (_apt) is not mapped inside nonet; see README.md.
-		run "$1" "$2" apt-get update -o APT::Sandbox::User=root -o Dir::State::Lists="$work/cache/lists"
+		run "$1" "$2" "apt-get update" apt-get update -o APT::Sandbox::User=root -o Dir::State::Lists="$work/cache/lists"
+	fi
+	# Each of these retries even a "not found" by its own policy; with
+	# its retries turned off it fails at once.
+	run "$1" "$2" "npm view, fetch-retries=0" npm view --fetch-retries=0 express version
+	run "$1" "$2" "pip download, PIP_RETRIES=0" env PIP_RETRIES=0 pip download --no-cache-dir -d "$work/pip" requests
+	run "$1" "$2" "dotnet restore, one try" env NUGET_ENHANCED_MAX_NETWORK_TRY_COUNT=1 dotnet restore "$work/restore"
+	if [ "$(id -u)" -eq 0 ]; then
+		run "$1" "$2" "apt-get update, Retries=0" apt-get update -o Acquire::Retries=0 -o APT::Sandbox::User=root -o Dir::State::Lists="$work/cache/lists"
 	fi
 }
 
