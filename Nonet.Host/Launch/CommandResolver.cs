@@ -1,5 +1,4 @@
 using System;
-using System.Buffers;
 using System.Collections.Generic;
 using System.Text;
 using Tmds.Linux;
@@ -96,25 +95,6 @@ internal static unsafe class CommandResolver
         }
     }
 
-    /// <summary>How a byte string appears in a message: UTF-8 as it is,
-    /// control characters and invalid bytes as \xNN.</summary>
-    public static string Show(ReadOnlySpan<byte> bytes)
-    {
-        var text = new StringBuilder();
-        while (!bytes.IsEmpty)
-        {
-            var status = Rune.DecodeFromUtf8(bytes, out var rune, out int used);
-            if (status == OperationStatus.Done && rune.Value >= 0x20 && rune.Value != 0x7f)
-            {
-                text.Append(rune.ToString());
-            }
-            else
-            {
-                text.Append($"\\x{bytes[0]:x2}");
-                used = 1;
-            }
-            bytes = bytes[used..];
-        }
-        return text.ToString();
-    }
+    /// <summary>How a byte string appears in a message: see <see cref="UserText.Show(ReadOnlySpan{byte})"/>.</summary>
+    public static string Show(ReadOnlySpan<byte> bytes) => UserText.Show(bytes);
 }

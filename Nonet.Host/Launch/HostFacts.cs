@@ -12,7 +12,9 @@ internal sealed record HostFacts(
     uint Uid,
     uint Gid,
     string? UidMap,
-    string? GidMap)
+    string? GidMap,
+    string? ProcessLimit = null,
+    string? OpenFileLimit = null)
 {
     /// <summary>The sysctls that decide whether an unprivileged user may create
     /// user and network namespaces.  Each exists only on some kernels.</summary>
@@ -32,7 +34,20 @@ internal sealed record HostFacts(
         Tmds.Linux.LibC.geteuid(),
         Tmds.Linux.LibC.getegid(),
         TryRead("/proc/self/uid_map"),
-        TryRead("/proc/self/gid_map"));
+        TryRead("/proc/self/gid_map"),
+        SoftLimit("Max processes"),
+        SoftLimit("Max open files"));
+
+    /// <summary>A soft limit from /proc/self/limits, as 'ulimit' shows it.</summary>
+    private static string? SoftLimit(string name)
+    {
+        foreach (var line in (TryRead("/proc/self/limits") ?? "").Split('\n'))
+        {
+            if (line.StartsWith(name + " ", StringComparison.Ordinal))
+                return line[name.Length..].Trim().Split(' ', StringSplitOptions.RemoveEmptyEntries).FirstOrDefault();
+        }
+        return null;
+    }
 
     public string? Sysctl(string name) => Sysctls.TryGetValue(name, out var v) ? v : null;
 

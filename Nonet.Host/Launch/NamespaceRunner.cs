@@ -12,7 +12,7 @@ namespace Nonet.Launch;
 /// <summary>What to run: the launcher, the resolved command, its argv (raw
 /// bytes, argv[0] first), optionally an fd to become its stdout, and the
 /// port forwarding prepared for it.</summary>
-internal sealed record LaunchRequest(string LauncherPath, byte[] CommandPath, IReadOnlyList<byte[]> Argv, int StdoutFd = -1, PortForwarder? Forwarder = null);
+internal sealed record LaunchRequest(byte[] LauncherPath, byte[] CommandPath, IReadOnlyList<byte[]> Argv, int StdoutFd = -1, PortForwarder? Forwarder = null);
 
 /// <summary>How a launch went: every status record, the failure if the
 /// command never started, and the exit status nonet should end with.</summary>
@@ -48,7 +48,7 @@ internal static unsafe class NamespaceRunner
         {
             close(status[0]);
             close(goFd);
-            return new LaunchResult([], new LaunchFailure(Step.SpawnLauncher, spawnError, request.LauncherPath), ExitCodes.NonetFailed);
+            return new LaunchResult([], new LaunchFailure(Step.SpawnLauncher, spawnError, UserText.Show(request.LauncherPath)), ExitCodes.NonetFailed);
         }
 
         var records = new List<StatusRecord>();
@@ -124,7 +124,7 @@ internal static unsafe class NamespaceRunner
 
     private static int Spawn(LaunchRequest request, int statusFd, int goFd, out int pid)
     {
-        var argv = new List<byte[]> { Encoding.UTF8.GetBytes(request.LauncherPath) };
+        var argv = new List<byte[]> { request.LauncherPath };
         if (request.Forwarder is { } forwarder)
             argv.AddRange(forwarder.LauncherArguments());
         argv.AddRange(new List<byte[]>

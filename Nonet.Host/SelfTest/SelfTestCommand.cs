@@ -45,7 +45,7 @@ internal static unsafe class SelfTestCommand
     {
         var facts = HostFacts.Read();
         var checks = new List<CheckResult>();
-        string? launcher = null;
+        FilePath? launcher = null;
         string? launcherError = null;
         try
         {
@@ -79,7 +79,7 @@ internal static unsafe class SelfTestCommand
             checks.Add(new("launcher", "launcher found", CheckStatus.FAIL, launcherError!, "reinstall nonet, or set 'launcher' in its configuration"));
             return new SelfTestReport(info, checks.Concat(NotReached("the launcher was not found")).ToList());
         }
-        checks.Add(new("launcher", "launcher found", CheckStatus.PASS, launcher));
+        checks.Add(new("launcher", "launcher found", CheckStatus.PASS, launcher.Shown));
 
         SignalForwarding.HoldInAllThreads();
         var stray = SignalForwarding.ThreadsNotHolding();
@@ -126,7 +126,7 @@ internal static unsafe class SelfTestCommand
         public bool ProbeDone;
     }
 
-    private static (LaunchResult Result, Dictionary<string, (string Status, string Detail)> Probe, TimeSpan Elapsed, ForwardingRun Forwarding) RunProbe(string launcher)
+    private static (LaunchResult Result, Dictionary<string, (string Status, string Detail)> Probe, TimeSpan Elapsed, ForwardingRun Forwarding) RunProbe(FilePath launcher)
     {
         // A listener the probe must not see from inside, on a port it must
         // be able to bind there: proof that the loopback is its own.
@@ -169,7 +169,7 @@ internal static unsafe class SelfTestCommand
         int* pipe = stackalloc int[2];
         if (pipe2(pipe, O_CLOEXEC) != 0)
             throw new SystemCallException("pipe2", errno);
-        byte[] self = Encoding.UTF8.GetBytes(Program.HostPath);
+        byte[] self = Program.HostExecutable.Bytes;
         static byte[] Ascii(int value) => Encoding.ASCII.GetBytes(value.ToString(System.Globalization.CultureInfo.InvariantCulture));
         var probeArgv = new List<byte[]> { self, Probe.Argument, Ascii(port) };
         if (forwarder is not null)
@@ -178,7 +178,7 @@ internal static unsafe class SelfTestCommand
         LaunchResult result;
         try
         {
-            result = NamespaceRunner.Run(new LaunchRequest(launcher, self, probeArgv, StdoutFd: pipe[1], Forwarder: forwarder));
+            result = NamespaceRunner.Run(new LaunchRequest(launcher.Bytes, self, probeArgv, StdoutFd: pipe[1], Forwarder: forwarder));
         }
         finally
         {
@@ -363,7 +363,7 @@ internal static unsafe class SelfTestCommand
         ProbeRows.Select(r => new CheckResult(r.Id, r.Name, CheckStatus.SKIP, "not reached: " + why))
             .Prepend(new CheckResult("ids", "visible uid/gid", CheckStatus.SKIP, "not reached: " + why));
 
-    public static string? LauncherVersion(string launcher)
+    public static string? LauncherVersion(FilePath launcher)
     {
         // The launcher's own --version, run directly (no namespaces).
         int* pipe = stackalloc int[2];
@@ -371,7 +371,7 @@ internal static unsafe class SelfTestCommand
             return null;
         try
         {
-            var psi = new NativeStringArray([Encoding.UTF8.GetBytes(launcher), "--version"u8.ToArray()]);
+            var psi = new NativeStringArray([launcher.Bytes, "--version"u8.ToArray()]);
             using (psi)
             {
                 byte* actions = stackalloc byte[Libc.FileActionsSize];
