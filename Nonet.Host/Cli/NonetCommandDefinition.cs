@@ -91,12 +91,17 @@ internal sealed class NonetCommandDefinition
         Root.Options.Add(new HelpOption("--help", "-h") { Description = "Show this help", Action = new NonetHelpAction() });
     }
 
+    /// <summary>What the value of an option that takes one looks like (its
+    /// help name, e.g. PATH).</summary>
+    public string ValueName(string word) =>
+        Root.Options.FirstOrDefault(o => o.Name == word || o.Aliases.Contains(word))?.HelpName ?? "a value";
+
     /// <summary>True for an option word that takes the next word as its value.</summary>
     public bool TakesValue(string word)
     {
         foreach (var option in Root.Options)
         {
-            if (option.ValueType == typeof(bool))
+            if (option.ValueType == typeof(bool) || option is HelpOption)
                 continue;
             if (option.Name == word || option.Aliases.Contains(word))
                 return true;

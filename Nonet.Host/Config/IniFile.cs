@@ -95,7 +95,9 @@ internal sealed class IniFileConfigurationProvider(FilePath path) : Configuratio
         }
         catch (FileProblem e)
         {
-            throw new ConfigFileException(Path.Shown, 0, e.Message);
+            throw new ConfigFileException(Path.Shown, 0, Launch.FailureExplainer.ResourceLimit(e.Errno, Launch.HostFacts.Read()) is { } limit
+                ? $"{e.Message}; {limit.Fix}"
+                : e.Message);
         }
         if (bytes is null)
             return;

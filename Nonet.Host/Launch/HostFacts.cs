@@ -35,19 +35,8 @@ internal sealed record HostFacts(
         Tmds.Linux.LibC.getegid(),
         TryRead("/proc/self/uid_map"),
         TryRead("/proc/self/gid_map"),
-        SoftLimit("Max processes"),
-        SoftLimit("Max open files"));
-
-    /// <summary>A soft limit from /proc/self/limits, as 'ulimit' shows it.</summary>
-    private static string? SoftLimit(string name)
-    {
-        foreach (var line in (TryRead("/proc/self/limits") ?? "").Split('\n'))
-        {
-            if (line.StartsWith(name + " ", StringComparison.Ordinal))
-                return line[name.Length..].Trim().Split(' ', StringSplitOptions.RemoveEmptyEntries).FirstOrDefault();
-        }
-        return null;
-    }
+        Interop.Libc.SoftLimit(Interop.Libc.RLIMIT_NPROC),
+        Interop.Libc.SoftLimit(Interop.Libc.RLIMIT_NOFILE));
 
     public string? Sysctl(string name) => Sysctls.TryGetValue(name, out var v) ? v : null;
 
