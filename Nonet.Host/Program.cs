@@ -27,6 +27,7 @@ internal static class Program
 
     private static int Main()
     {
+        RuntimeStart.Confirm();
         SignalForwarding.ReleaseMainThread();
         try
         {

@@ -196,4 +196,25 @@ public sealed class MessageTests(Identity identity) : EndToEndTest(identity)
             + "(user.max_user_namespaces=0): raise it, e.g. 'sudo sysctl -w user.max_user_namespaces=10000'\n"));
         Assert.That(File.Exists($"{dir}/ran"), Is.False);
     }
+
+    [Test]
+    public void A_runtime_that_cannot_start_is_125_with_one_line()
+    {
+        // 20 to 40 MB of address space is too little for the .NET runtime;
+        // it gives up (exit 255) or crashes (SIGSEGV), depending on where
+        // it runs out.  Either way: nonet's 125 and one line.
+        string dir = Harness.TempDirectory(Who);
+        var r = Shell($$"""
+            for kb in 20000 20000 30000 30000 40000 40000 40000; do
+              out=$(prlimit --as=$((kb * 1024)) "$NONET" touch {{dir}}/ran 2>&1); echo "$kb $? $out"
+            done
+            """);
+        Assert.That(r.ExitCode, Is.Zero, r.ToString());
+        foreach (var line in r.Stdout.TrimEnd('\n').Split('\n'))
+        {
+            string kb = line.Split(' ')[0];
+            Assert.That(line, Does.Match($@"^{kb} 125 nonet: cannot start: the \.NET runtime could not get the memory or threads it needs; check the limits \('ulimit -v' is {kb}, 'ulimit -u' is (\d+|unlimited)\)$"));
+        }
+        Assert.That(File.Exists($"{dir}/ran"), Is.False);
+    }
 }
