@@ -50,6 +50,9 @@ internal static unsafe class CommandResolver
             // file that exists but cannot be run makes the result 126.
             if (problem is NotExecutable or Errno.EISDIR)
                 sawDenied = true;
+            // execvp(3) stops at a symbolic-link loop, and the shell says 126.
+            if (problem == Errno.ELOOP)
+                throw Failure(shown, Errno.ELOOP);
         }
         throw sawDenied
             ? Failure(shown, Errno.EACCES)
@@ -57,7 +60,7 @@ internal static unsafe class CommandResolver
     }
 
     private static NonetException Failure(string shown, int errno) => new(
-        errno is Errno.ENOENT or Errno.ENOTDIR or Errno.ELOOP or Errno.ENAMETOOLONG ? ExitCodes.NotFound : ExitCodes.CannotExecute,
+        errno is Errno.ENOENT or Errno.ENOTDIR or Errno.ENAMETOOLONG ? ExitCodes.NotFound : ExitCodes.CannotExecute,
         $"{shown}: {Interop.Libc.Describe(errno)}");
 
     /// <summary>Check's answer for a file that exists but is not executable.</summary>
