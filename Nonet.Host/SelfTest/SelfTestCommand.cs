@@ -171,7 +171,10 @@ internal static unsafe class SelfTestCommand
             throw new SystemCallException("pipe2", errno);
         byte[] self = Program.HostExecutable.Bytes;
         static byte[] Ascii(int value) => Encoding.ASCII.GetBytes(value.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        var probeArgv = new List<byte[]> { self, Probe.Argument, Ascii(port) };
+        // The probe acts only with this token: the pipe that is its stdout
+        // and the namespaces it must not be in (see ProbeToken).
+        var host = ProbeToken.Here(pipe[1]);
+        var probeArgv = new List<byte[]> { self, Probe.Argument, Encoding.ASCII.GetBytes(host.ToString()), Ascii(port) };
         if (forwarder is not null)
             probeArgv.AddRange([Ascii(echoPort), Ascii(innerPublishPort)]);
         var started = Stopwatch.GetTimestamp();
