@@ -24,6 +24,10 @@ internal sealed record CheckResult(string Id, string Name, CheckStatus Status, s
 
 internal sealed record SelfTestReport(IReadOnlyList<(string Key, string Value)> Facts, IReadOnlyList<CheckResult> Checks)
 {
+    /// <summary>For --json, the facts that have a typed value (numbers as
+    /// numbers, parts as an object): each writes its own property.</summary>
+    public IReadOnlyDictionary<string, Action<Utf8JsonWriter>> Typed { get; init; } = new Dictionary<string, Action<Utf8JsonWriter>>();
+
     public bool Passed => Checks.All(c => c.Status != CheckStatus.FAIL || !c.Required);
 }
 
@@ -56,10 +60,11 @@ internal static unsafe class SelfTestCommand
             launcherError = e.Message;
         }
 
+        string? launcherVersion = launcher is null ? null : LauncherVersion(launcher);
         var info = new List<(string, string)>
         {
             ("nonet", $"{Program.Version} ({Program.HostPath})"),
-            ("launcher", launcher is null ? "not found" : $"{LauncherVersion(launcher) ?? "version unknown"} ({launcher})"),
+            ("launcher", launcher is null ? "not found" : $"{launcherVersion ?? "version unknown"} ({launcher})"),
             ("kernel", ReadTrimmed("/proc/sys/kernel/osrelease") ?? "unknown"),
             ("distribution", Distribution()),
             ("container", Container()),
@@ -71,13 +76,14 @@ internal static unsafe class SelfTestCommand
         };
         foreach (var name in HostFacts.RelevantSysctls)
             info.Add((name, facts.Sysctl(name) ?? "(not present)"));
+        var typed = TypedFacts(facts, launcher, launcherVersion);
 
         checks.AddRange(SysctlChecks(facts));
 
         if (launcher is null)
         {
             checks.Add(new("launcher", "launcher found", CheckStatus.FAIL, launcherError!, "reinstall nonet, or set 'launcher' in its configuration"));
-            return new SelfTestReport(info, checks.Concat(NotReached("the launcher was not found")).ToList());
+            return new SelfTestReport(info, checks.Concat(NotReached("the launcher was not found")).ToList()) { Typed = typed };
         }
         checks.Add(new("launcher", "launcher found", CheckStatus.PASS, launcher.Shown));
 
@@ -95,7 +101,52 @@ internal static unsafe class SelfTestCommand
             checks.AddRange(NotReached($"{FailureExplainer.StepNames[result.Failure.Step]} failed"));
         checks.Add(ForwardingCheck(result, probe, forwarding));
         info.Add(("probe run", $"{elapsed.TotalMilliseconds:0} ms"));
-        return new SelfTestReport(info, checks);
+        typed["probe run"] = w => w.WriteNumber("probe run ms", Math.Round(elapsed.TotalMilliseconds, 1));
+        return new SelfTestReport(info, checks) { Typed = typed };
+    }
+
+    /// <summary>The facts whose JSON is more than their text.</summary>
+    private static Dictionary<string, Action<Utf8JsonWriter>> TypedFacts(HostFacts facts, FilePath? launcher, string? launcherVersion)
+    {
+        static void Parts(Utf8JsonWriter w, string key, string version, string path)
+        {
+            w.WriteStartObject(key);
+            w.WriteString("version", version);
+            w.WriteString("path", path);
+            w.WriteEndObject();
+        }
+        var typed = new Dictionary<string, Action<Utf8JsonWriter>>
+        {
+            ["nonet"] = w => Parts(w, "nonet", Program.Version, Program.HostPath),
+            ["launcher"] = w =>
+            {
+                if (launcher is null)
+                    w.WriteNull("launcher");
+                else
+                    Parts(w, "launcher", launcherVersion ?? "unknown", launcher.Shown);
+            },
+            ["user"] = w =>
+            {
+                w.WriteStartObject("user");
+                w.WriteNumber("uid", facts.Uid);
+                w.WriteNumber("gid", facts.Gid);
+                w.WriteEndObject();
+            },
+        };
+        foreach (var name in HostFacts.RelevantSysctls)
+        {
+            string? value = facts.Sysctl(name);
+            typed[name] = w =>
+            {
+                if (long.TryParse(value, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out long number))
+                    w.WriteNumber(name, number);
+                else if (value is null)
+                    w.WriteNull(name);
+                else
+                    w.WriteString(name, value);
+            };
+        }
+        return typed;
     }
 
     private static IEnumerable<CheckResult> SysctlChecks(HostFacts facts)
@@ -497,7 +548,12 @@ internal static unsafe class SelfTestCommand
             writer.WriteString("result", report.Passed ? "PASS" : "FAIL");
             writer.WriteStartObject("facts");
             foreach (var (key, value) in report.Facts)
-                writer.WriteString(key, value);
+            {
+                if (report.Typed.TryGetValue(key, out var write))
+                    write(writer);
+                else
+                    writer.WriteString(key, value);
+            }
             writer.WriteEndObject();
             writer.WriteStartArray("checks");
             foreach (var check in report.Checks)

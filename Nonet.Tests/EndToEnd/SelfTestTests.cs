@@ -31,7 +31,13 @@ public sealed class SelfTestTests(Identity identity) : EndToEndTest(identity)
         Assert.That(r.ExitCode, Is.Zero, r.ToString());
         using var json = JsonDocument.Parse(r.Stdout);
         Assert.That(json.RootElement.GetProperty("result").GetString(), Is.EqualTo("PASS"));
-        Assert.That(json.RootElement.GetProperty("facts").GetProperty("user").GetString(), Is.EqualTo($"uid {Ids.Uid} gid {Ids.Gid}"));
+        var facts = json.RootElement.GetProperty("facts");
+        Assert.That(facts.GetProperty("user").GetProperty("uid").GetUInt32(), Is.EqualTo(Ids.Uid));
+        Assert.That(facts.GetProperty("user").GetProperty("gid").GetUInt32(), Is.EqualTo(Ids.Gid));
+        Assert.That(facts.GetProperty("probe run ms").ValueKind, Is.EqualTo(JsonValueKind.Number));
+        Assert.That(facts.GetProperty("user.max_user_namespaces").ValueKind, Is.EqualTo(JsonValueKind.Number), "a sysctl's number is a number");
+        Assert.That(facts.GetProperty("nonet").GetProperty("version").GetString(), Does.Match(@"^\d+\.\d+\.\d+$"));
+        Assert.That(facts.GetProperty("launcher").GetProperty("path").GetString(), Is.EqualTo($"{Harness.BinDirectory}/nonet-launcher"));
         var checks = json.RootElement.GetProperty("checks").EnumerateArray()
             .ToDictionary(c => c.GetProperty("id").GetString()!, c => c.GetProperty("status").GetString());
         foreach (var id in RequiredChecks)
