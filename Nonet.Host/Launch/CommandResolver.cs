@@ -24,7 +24,8 @@ internal static unsafe class CommandResolver
 
     public static ResolvedCommand Resolve(byte[] name, byte[]? pathVariable)
     {
-        string shown = Show(name);
+        // A path may be long, but a name of megabytes makes no line.
+        string shown = UserText.Quote(name, 8 * UserText.MaxShown);
         if (name.Length == 0)
             throw new NonetException(ExitCodes.NotFound, "'': command not found");
         if (Array.IndexOf(name, (byte)'/') >= 0)

@@ -66,8 +66,13 @@ public sealed class MessageTests(Identity identity) : EndToEndTest(identity)
         Assert.That(forward.ExitCode, Is.EqualTo(125), forward.ToString());
         Assert.That(forward.Stderr, Does.StartWith("nonet: --forward '1111"));
         Assert.That(forward.Stderr.Length, Is.LessThan(400));
+        var command = Nonet(new string('c', 100_000));
+        Assert.That(command.ExitCode, Is.EqualTo(127), command.ToString());
+        Assert.That(command.Stderr, Does.EndWith("... (100000 bytes): command not found\n"));
+        Assert.That(command.Stderr.Length, Is.LessThan(700));
         AssertOneCleanLine(config);
         AssertOneCleanLine(forward);
+        AssertOneCleanLine(command);
     }
 
     [Test]
