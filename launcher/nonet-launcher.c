@@ -583,8 +583,10 @@ static int exec_command(char *path, char **argv)
 	size_t argc = 0;
 
 	execve(path, argv, environ);
-	if (errno != ENOEXEC || looks_binary(path))
+	if (errno != ENOEXEC)
 		return errno;
+	if (looks_binary(path))
+		return ENOEXEC;
 	while (argv[argc] != NULL)
 		argc++;
 	sh_argv = calloc(argc + 2, sizeof *sh_argv);
