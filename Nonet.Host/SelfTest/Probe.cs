@@ -263,15 +263,16 @@ internal static unsafe class Probe
 
     private static (string, string) HomeIsVisible()
     {
-        string? home = Environment.GetEnvironmentVariable("HOME");
-        if (string.IsNullOrEmpty(home))
+        // As bytes: a HOME that is not UTF-8 is still a directory.
+        byte[]? home = RawProcess.GetEnvironmentVariable("HOME");
+        if (home is not { Length: > 0 })
             return ("SKIP", "HOME is not set");
-        byte[] path = Encoding.UTF8.GetBytes(home + "\0");
+        byte[] path = [.. home, 0];
         fixed (byte* p = path)
         {
             return access(p, R_OK | X_OK) == 0
-                ? ("PASS", $"{home} is readable")
-                : ("FAIL", $"{home}: {Libc.Describe(errno)}");
+                ? ("PASS", $"{UserText.Show(home)} is readable")
+                : ("FAIL", $"{UserText.Show(home)}: {Libc.Describe(errno)}");
         }
     }
 

@@ -108,4 +108,13 @@ public sealed class SelfTestTests(Identity identity) : EndToEndTest(identity)
         Assert.That(inside.Stderr, Is.EqualTo(ProbeRefused));
         Assert.That(inside.Stdout, Is.Empty);
     }
+
+    [Test]
+    public void Self_test_sees_a_home_directory_whose_name_is_not_UTF8()
+    {
+        string dir = Harness.TempDirectory(Who);
+        var r = Shell($"h=\"{dir}/$(printf 'home\\377')\" && mkdir \"$h\" && HOME=\"$h\" \"$NONET\" --self-test");
+        Assert.That(r.ExitCode, Is.Zero, r.ToString());
+        Assert.That(r.Stdout, Does.Contain($"PASS  home directory visible").And.Contain($"{dir}/home\\xff is readable"));
+    }
 }
