@@ -90,8 +90,10 @@ internal static class CommandLine
         // is "Required argument missing for option").
         for (int i = 0; i < optionCount; i++)
         {
-            if (definition.TakesValue(words[i]) && i + 1 >= optionCount)
-                throw new NonetException(ExitCodes.NonetFailed, Usage($"{words[i]} needs a value: {definition.ValueName(words[i])}"));
+            string option = words[i].EndsWith('=') ? words[i][..^1] : words[i];
+            bool empty = words[i].EndsWith('=') && definition.TakesValue(option); // "--forward="
+            if ((definition.TakesValue(words[i]) && i + 1 >= optionCount) || empty)
+                throw new NonetException(ExitCodes.NonetFailed, Usage($"{option} needs a value: {definition.ValueName(option)}"));
             if (definition.TakesValue(words[i]))
                 i++;
         }
