@@ -79,18 +79,28 @@ test-deps:
 test: all $(BUILD)/nonet-launcher-sanitized test-deps
 	$(DOTNET) test Nonet.Tests/Nonet.Tests.csproj -c Release --nologo -v quiet --logger "console;verbosity=minimal"
 
+# The man page's FILES name the paths of this install (doc/nonet.1 has the
+# packages' /usr ones); roff wants '-' as '\-'.
+man_path = $(subst -,\\-,$(1))
+
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR)/nonet
 	install -m 0755 $(BUILD)/nonet $(DESTDIR)$(BINDIR)/nonet
 	install -m 0755 $(BUILD)/nonet-launcher $(DESTDIR)$(LIBEXECDIR)/nonet/nonet-launcher
 	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
-	install -m 0644 doc/nonet.1 $(DESTDIR)$(MANDIR)/man1/nonet.1
+	sed -e '/^\.SH FILES/,/^\.SH ENVIRONMENT/{' \
+	    -e 's|^\.I /usr/bin/nonet$$|.I $(call man_path,$(BINDIR))/nonet|' \
+	    -e 's|^\.I /usr/libexec/nonet/nonet\\-launcher$$|.I $(call man_path,$(LIBEXECDIR))/nonet/nonet\\-launcher|' \
+	    -e '}' doc/nonet.1 > $(DESTDIR)$(MANDIR)/man1/nonet.1
+	chmod 0644 $(DESTDIR)$(MANDIR)/man1/nonet.1
 	install -m 0644 completions/nonet.bash $(DESTDIR)$(BASHCOMPDIR)/nonet
 	install -m 0644 completions/_nonet $(DESTDIR)$(ZSHCOMPDIR)/_nonet
 	install -m 0644 completions/nonet.fish $(DESTDIR)$(FISHCOMPDIR)/nonet.fish
 	@case "$(abspath $(LIBEXECDIR))" in "$(abspath $(BINDIR)/../libexec)") ;; \
 	  *) echo "note: nonet looks for its launcher in BINDIR/../libexec/nonet;" \
 	          "set 'launcher = $(LIBEXECDIR)/nonet/nonet-launcher' in /etc/nonet/config" ;; esac
+	@if [ -z "$(DESTDIR)" ]; then case ":$$PATH:" in *":$(BINDIR):"*|*":$(BINDIR)/:"*) ;; \
+	  *) echo "note: $(BINDIR) is not on your PATH; add it, e.g. export PATH=\"$(BINDIR):\$$PATH\" in your shell's profile" ;; esac; fi
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/nonet $(DESTDIR)$(LIBEXECDIR)/nonet/nonet-launcher

@@ -18,19 +18,34 @@ internal static class Program
     public static string Version =>
         typeof(Program).Assembly.GetName().Version?.ToString(3) ?? "unknown";
 
-    public static string HostPath => Environment.ProcessPath ?? "/proc/self/exe";
+    /// <summary>nonet's own executable, as bytes: it may be installed under
+    /// a directory whose name is not UTF-8.</summary>
+    public static FilePath HostExecutable { get; } =
+        RawFile.ReadLink("/proc/self/exe") is { } exe ? new FilePath(exe) : FilePath.Of(Environment.ProcessPath ?? "/proc/self/exe");
+
+    public static string HostPath => HostExecutable.Shown;
 
     private static int Main()
     {
+        RuntimeStart.Confirm();
         SignalForwarding.ReleaseMainThread();
         try
         {
-            return Run(RawProcess.Arguments());
+            int status = Run(RawProcess.Arguments());
+            // What nonet printed must have reached stdout (not a full disk,
+            // not a closed descriptor), or nonet did not do its job.
+            StdStreams.Flush();
+            return status;
         }
         catch (NonetException e)
         {
             StdStreams.Error(e.Message);
             return e.ExitCode;
+        }
+        catch (Exception e) when (ResourceErrno(e) is int errno && FailureExplainer.ResourceLimit(errno, HostFacts.Read()) is { } limit)
+        {
+            StdStreams.Error($"{limit.What}: {e.Message}; {limit.Fix}");
+            return ExitCodes.NonetFailed;
         }
         catch (Exception e)
         {
@@ -38,11 +53,16 @@ internal static class Program
             StdStreams.Error($"internal error: {e.Message}");
             return ExitCodes.NonetFailed;
         }
-        finally
-        {
-            StdStreams.Flush();
-        }
     }
+
+    /// <summary>The errno behind a failed system call or file operation.
+    /// (.NET's IOException carries the raw errno as its HResult.)</summary>
+    private static int? ResourceErrno(Exception e) => e switch
+    {
+        SystemCallException s => s.Errno,
+        IOException io when io.GetType() == typeof(IOException) => io.HResult,
+        _ => null,
+    };
 
     private static int Run(IReadOnlyList<byte[]> args)
     {
@@ -51,7 +71,12 @@ internal static class Program
 
         var command = CommandLine.Parse(args);
         if (command.Mode == Mode.Help)
-            return command.HelpParse!.Invoke(new InvocationConfiguration { Output = StdStreams.Out, Error = StdStreams.Out });
+            return command.HelpParse!.Invoke(new InvocationConfiguration
+            {
+                Output = StdStreams.Out,
+                Error = StdStreams.Out,
+                EnableDefaultExceptionHandler = false, // a write error is nonet's one line, not a trace
+            });
 
         var overrides = new Dictionary<string, string>();
         if (command.LauncherOverride is { } launcherOption)
@@ -59,7 +84,7 @@ internal static class Program
         if (command.HintOverride is { } hintOption)
             overrides["hint"] = hintOption;
         var configuration = NonetConfiguration.Load(
-            ConfigPaths.FromEnvironment(Environment.GetEnvironmentVariable), overrides, StdStreams.Error);
+            ConfigPaths.FromEnvironment(RawProcess.GetEnvironmentVariable), overrides, StdStreams.Error);
 
         switch (command.Mode)
         {
@@ -71,7 +96,7 @@ internal static class Program
                 return SelfTest.SelfTestCommand.Run(configuration, command.Json);
         }
 
-        string launcher = LocateLauncher(configuration);
+        var launcher = LocateLauncher(configuration);
         var hint = configuration.Describe("hint");
         var hintMode = Dns.LookupHint.ParseMode(hint.Value, hint.Source);
         var argv = command.Command.Count > 0 ? command.Command : [ChooseShell(configuration)];
@@ -80,10 +105,12 @@ internal static class Program
 
         SignalForwarding.HoldInAllThreads();
         using var forwarder = plan.IsEmpty ? null : PortForwarder.Prepare(plan);
-        var result = NamespaceRunner.Run(new LaunchRequest(launcher, resolved.Path, argv, HostInside(), Forwarder: forwarder));
+        var result = NamespaceRunner.Run(new LaunchRequest(launcher.Bytes, resolved.Path, argv, HostInside(), Forwarder: forwarder));
         if (result.Failure is { } failure)
         {
             var explanation = FailureExplainer.Explain(failure, HostFacts.Read());
+            if (failure is { Step: Step.Exec, Errno: Errno.ENOENT })
+                explanation = FailureExplainer.MissingInterpreter(failure, RawFile.ReadHead(new FilePath(resolved.Path), 256)) ?? explanation;
             StdStreams.Error(FailureExplainer.OneLine(explanation));
             return explanation.ExitCode;
         }
@@ -116,8 +143,8 @@ internal static class Program
     public static InsidePlan HostInside() =>
         InsidePlan.For(HostFiles.ReadSmall(Dns.ResolvConf.DefaultPath), HostFiles.Exists, Tmds.Linux.LibC.geteuid() == 0);
 
-    public static string LocateLauncher(NonetConfiguration configuration) =>
-        LauncherLocator.Locate(configuration.Describe("launcher"), Path.GetDirectoryName(HostPath) ?? "/");
+    public static FilePath LocateLauncher(NonetConfiguration configuration) =>
+        LauncherLocator.Locate(configuration.Describe("launcher"), HostExecutable.Parent());
 
     /// <summary>$SHELL, then the 'shell' setting, then /bin/sh.</summary>
     private static byte[] ChooseShell(NonetConfiguration configuration)
@@ -132,90 +159,17 @@ internal static class Program
     {
         var output = StdStreams.Out;
         output.WriteLine($"nonet {Version}");
-        string launcher = LocateLauncher(configuration);
+        var launcher = LocateLauncher(configuration);
         output.WriteLine($"nonet-launcher {SelfTest.SelfTestCommand.LauncherVersion(launcher) ?? "(version unknown)"} ({launcher})");
         return ExitCodes.Success;
     }
 
     private static int PrintConfig(NonetConfiguration configuration, ForwardingPlan plan, bool json)
     {
-        var settings = configuration.Describe();
-        var output = StdStreams.Out;
-        if (json)
-        {
-            using var stream = new MemoryStream();
-            using (var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
-            {
-                writer.WriteStartObject();
-                writer.WriteStartArray("files");
-                foreach (var file in ConfigFiles(configuration.Paths))
-                {
-                    writer.WriteStartObject();
-                    writer.WriteString("path", file);
-                    writer.WriteBoolean("exists", File.Exists(file));
-                    writer.WriteEndObject();
-                }
-                writer.WriteEndArray();
-                writer.WriteStartObject("settings");
-                foreach (var s in settings)
-                {
-                    writer.WriteStartObject(s.Key);
-                    if (s.Value is null)
-                        writer.WriteNull("value");
-                    else
-                        writer.WriteString("value", s.Value);
-                    writer.WriteString("source", s.Source);
-                    writer.WriteEndObject();
-                }
-                writer.WriteEndObject();
-                writer.WriteStartArray("forwards");
-                foreach (var f in plan.Forwards)
-                {
-                    writer.WriteStartObject();
-                    writer.WriteString("spec", f.ToString());
-                    writer.WriteString("hostAddress", f.HostAddress.ToString());
-                    writer.WriteNumber("hostPort", f.HostPort);
-                    writer.WriteNumber("innerPort", f.InnerPort);
-                    writer.WriteEndObject();
-                }
-                writer.WriteEndArray();
-                writer.WriteStartArray("publishes");
-                foreach (var p in plan.Publishes)
-                {
-                    writer.WriteStartObject();
-                    writer.WriteString("spec", p.ToString());
-                    writer.WriteNumber("innerPort", p.InnerPort);
-                    writer.WriteNumber("hostPort", p.HostPort);
-                    writer.WriteEndObject();
-                }
-                writer.WriteEndArray();
-                writer.WriteEndObject();
-            }
-            output.WriteLine(Encoding.UTF8.GetString(stream.ToArray()));
-            return ExitCodes.Success;
-        }
-
-        output.WriteLine("# configuration files, lowest precedence first");
-        foreach (var file in ConfigFiles(configuration.Paths))
-            output.WriteLine($"#   {file}{(File.Exists(file) ? "" : " (not present)")}");
-        output.WriteLine($"#   then {NonetConfiguration.EnvironmentPrefix}* environment variables, then options");
-        foreach (var s in settings)
-            output.WriteLine($"{s.Key} = {s.Value ?? "(unset)"}    # from {s.Source}");
-        if (!plan.IsEmpty)
-        {
-            output.WriteLine("# port forwarding in effect (settings, then --forward/--publish options)");
-            foreach (var f in plan.Forwards)
-                output.WriteLine($"#   forward {f}: {f.Describe()}");
-            foreach (var p in plan.Publishes)
-                output.WriteLine($"#   publish {p}: {p.Describe()}");
-        }
+        var settings = ConfigReport.Effective(configuration, RawProcess.GetEnvironmentVariable("SHELL"), HostExecutable.Parent());
+        StdStreams.Out.Write(json
+            ? ConfigReport.RenderJson(configuration.Files, settings, plan)
+            : ConfigReport.RenderText(configuration.Files, settings, plan));
         return ExitCodes.Success;
-    }
-
-    private static IEnumerable<string> ConfigFiles(ConfigPaths paths)
-    {
-        yield return paths.System;
-        if (paths.User is not null)
-            yield return paths.User;
     }
 }

@@ -615,6 +615,50 @@ static int isolate_mounts(void)
 	return -1;
 }
 
+/* Child side: true when the first bytes of PATH hold a NUL: a program, not a
+ * script (bash's check before it runs a file as one). */
+static int looks_binary(const char *path)
+{
+	char head[128];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 1;
+	do
+		n = read(fd, head, sizeof head);
+	while (n < 0 && errno == EINTR);
+	close(fd);
+	return n < 0 || memchr(head, '\0', (size_t)(n > 0 ? n : 0)) != NULL;
+}
+
+/* Child side, the last step: execve(PATH).  A file the kernel cannot
+ * execute (ENOEXEC) that is text, a script without "#!", runs with
+ * /bin/sh as execvp(3) runs it: /bin/sh PATH ARG...  Returns the errno. */
+static int exec_command(char *path, char **argv)
+{
+	char **sh_argv;
+	size_t argc = 0;
+
+	execve(path, argv, environ);
+	if (errno != ENOEXEC)
+		return errno;
+	if (looks_binary(path))
+		return ENOEXEC;
+	while (argv[argc] != NULL)
+		argc++;
+	sh_argv = calloc(argc + 2, sizeof *sh_argv);
+	if (sh_argv == NULL)
+		return ENOEXEC;
+	sh_argv[0] = "/bin/sh";
+	sh_argv[1] = path;
+	if (argc > 1)
+		memcpy(sh_argv + 2, argv + 1, (argc - 1) * sizeof *sh_argv);
+	execve("/bin/sh", sh_argv, environ);
+	free(sh_argv);
+	return ENOEXEC; /* the file's problem, not /bin/sh's */
+}
+
 /* Runs in the child, in the new user namespace.  Never returns. */
 static void run_child(pid_t parent, char *path, char **argv)
 {
@@ -710,8 +754,7 @@ static void run_child(pid_t parent, char *path, char **argv)
 	(void)sigprocmask(SIG_SETMASK, &original_mask, NULL);
 
 	report(STEP_EXEC, 0, 0);
-	execve(path, argv, environ);
-	err = errno;
+	err = exec_command(path, argv);
 	report(STEP_EXEC, err, 0);
 	/* The shell's convention (and util-linux's errexec): 127 not found,
 	 * 126 found but not runnable. */

@@ -22,7 +22,18 @@ RPM_TOPDIR := $(PKG_BUILD)/rpm
 # version agree (dpkg-buildpackage sets this itself; rpmbuild reads it).
 PKG_SOURCE_DATE_EPOCH := $(shell dpkg-parsechangelog -l packaging/deb/debian/changelog -STimestamp 2>/dev/null)
 
-.PHONY: deb rpm package-test package-version-check package-root
+.PHONY: deb rpm deb-package rpm-package package-test package-version-check package-root deb-tools rpm-tools
+
+# Each package needs its build tools; say which package to install, in one
+# line, before anything is built.
+deb-tools:
+	@missing=""; command -v dh >/dev/null 2>&1 || missing="$$missing debhelper"; \
+	command -v dpkg-buildpackage >/dev/null 2>&1 || missing="$$missing dpkg-dev"; \
+	if [ -n "$$missing" ]; then echo "make deb needs:$$missing (sudo apt-get install$$missing)" >&2; exit 1; fi
+
+rpm-tools:
+	@command -v rpmbuild >/dev/null 2>&1 || \
+	{ echo "make rpm needs: rpm, for rpmbuild (sudo apt-get install rpm, or dnf install rpm-build)" >&2; exit 1; }
 
 package-version-check:
 	packaging/check-version.sh
@@ -32,7 +43,10 @@ package-root: all package-version-check
 	$(MAKE) --no-print-directory install DESTDIR=$(abspath $(PKG_ROOT)) PREFIX=/usr
 	install -D -m 0644 packaging/config $(PKG_ROOT)/etc/nonet/config
 
-deb: package-root
+deb: deb-tools
+	$(MAKE) --no-print-directory deb-package
+
+deb-package: package-root
 	rm -rf $(PKG_BUILD)/deb
 	mkdir -p $(DEB_SRCDIR)
 	cp -a packaging/deb/debian packaging/apparmor $(PKG_ROOT) $(DEB_SRCDIR)/
@@ -40,7 +54,10 @@ deb: package-root
 	cp $(PKG_BUILD)/deb/$(DEB_FILE) $(DEB_FILE)
 	@echo "built $(DEB_FILE)"
 
-rpm: package-root
+rpm: rpm-tools
+	$(MAKE) --no-print-directory rpm-package
+
+rpm-package: package-root
 	rm -rf $(RPM_TOPDIR)
 	SOURCE_DATE_EPOCH=$(PKG_SOURCE_DATE_EPOCH) rpmbuild -bb packaging/rpm/nonet.spec \
 	    --define '_topdir $(abspath $(RPM_TOPDIR))' \

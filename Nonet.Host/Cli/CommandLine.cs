@@ -88,13 +88,26 @@ internal static class CommandLine
         var (optionCount, commandStart) = Split(words, definition.TakesValue);
         var command = rawArgs.Skip(Math.Min(commandStart, rawArgs.Count)).ToList();
 
+        // An option that takes a value but ends the options has none: say so
+        // as nonet says everything else (System.CommandLine's own wording
+        // is "Required argument missing for option").
+        for (int i = 0; i < optionCount; i++)
+        {
+            string option = words[i].EndsWith('=') ? words[i][..^1] : words[i];
+            bool empty = words[i].EndsWith('=') && definition.TakesValue(option); // "--forward="
+            if ((definition.TakesValue(words[i]) && i + 1 >= optionCount) || empty)
+                throw new NonetException(ExitCodes.NonetFailed, Usage($"{option} needs a value: {definition.ValueName(option)}"));
+            if (definition.TakesValue(words[i]))
+                i++;
+        }
+
         var configuration = new ParserConfiguration { ResponseFileTokenReplacer = null };
         var result = definition.Root.Parse(words.Take(optionCount).ToList(), configuration);
         // Only option words reach the parser, so an unmatched one is an unknown option.
         if (result.UnmatchedTokens.Count > 0)
-            throw new NonetException(ExitCodes.NonetFailed, Usage($"unknown option '{result.UnmatchedTokens[0]}'"));
+            throw new NonetException(ExitCodes.NonetFailed, Usage($"unknown option '{UserText.Quote(result.UnmatchedTokens[0])}'"));
         if (result.Errors.Count > 0)
-            throw new NonetException(ExitCodes.NonetFailed, Usage(result.Errors[0].Message));
+            throw new NonetException(ExitCodes.NonetFailed, Usage(UserText.Quote(result.Errors[0].Message, 2 * UserText.MaxShown)));
 
         bool help = result.Action is NonetHelpAction or System.CommandLine.Help.HelpAction;
         bool selfTest = result.GetValue(definition.SelfTest);
@@ -121,7 +134,7 @@ internal static class CommandLine
                 Usage($"{modes[0].Name} and {modes[1].Name} cannot be used together"));
         if (modes.Count == 1 && command.Count > 0)
             throw new NonetException(ExitCodes.NonetFailed,
-                Usage($"{modes[0].Name} takes no command (got '{words[commandStart]}')"));
+                Usage($"{modes[0].Name} takes no command (got '{UserText.Quote(rawArgs[commandStart])}')"));
         var mode = modes.Count == 1 ? modes[0].Mode : Mode.Run;
         if (json && mode is not (Mode.SelfTest or Mode.PrintConfig))
             throw new NonetException(ExitCodes.NonetFailed, Usage("--json goes with --self-test or --print-config"));

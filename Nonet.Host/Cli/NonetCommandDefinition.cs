@@ -26,9 +26,10 @@ internal sealed class NonetCommandDefinition
         Exit status:
           the command's own status, or 128+N if a signal N killed it;
           125  nonet itself failed (bad option or configuration, missing launcher,
-               user or network namespace refused); the command did not run
+               user or network namespace refused, a process or file limit reached,
+               output not written); the command did not run
           126  the command exists but cannot be executed
-          127  the command was not found
+          127  the command, or the interpreter its #! line names, was not found
           --self-test: 0 when every required check passes, 1 otherwise.
 
         Configuration: /etc/nonet/config, then ${XDG_CONFIG_HOME:-~/.config}/nonet/config,
@@ -101,12 +102,17 @@ internal sealed class NonetCommandDefinition
         Root.Options.Add(new HelpOption("--help", "-h") { Description = "Show this help", Action = new NonetHelpAction() });
     }
 
+    /// <summary>What the value of an option that takes one looks like (its
+    /// help name, e.g. PATH).</summary>
+    public string ValueName(string word) =>
+        Root.Options.FirstOrDefault(o => o.Name == word || o.Aliases.Contains(word))?.HelpName ?? "a value";
+
     /// <summary>True for an option word that takes the next word as its value.</summary>
     public bool TakesValue(string word)
     {
         foreach (var option in Root.Options)
         {
-            if (option.ValueType == typeof(bool))
+            if (option.ValueType == typeof(bool) || option is HelpOption)
                 continue;
             if (option.Name == word || option.Aliases.Contains(word))
                 return true;

@@ -1,8 +1,8 @@
 using System;
 using System.Collections.Generic;
-using System.IO;
 using System.Text;
 using Microsoft.Extensions.Configuration;
+using Nonet.Interop;
 
 namespace Nonet.Config;
 
@@ -32,16 +32,16 @@ internal static class IniFile
             if (line[0] == '[')
             {
                 if (line[^1] != ']' || line.Length < 3 || !IsKey(line[1..^1].Trim()))
-                    throw new ConfigFileException(path, n, $"malformed section header '{line}'");
+                    throw new ConfigFileException(path, n, $"malformed section header '{UserText.Quote(line)}'");
                 section = line[1..^1].Trim() + ConfigurationPath.KeyDelimiter;
                 continue;
             }
             int equals = line.IndexOf('=');
             if (equals < 0)
-                throw new ConfigFileException(path, n, $"expected 'key = value', found '{line}'");
+                throw new ConfigFileException(path, n, $"expected 'key = value', found '{UserText.Quote(line)}'");
             string key = line[..equals].Trim();
             if (!IsKey(key))
-                throw new ConfigFileException(path, n, $"malformed key '{key}' (letters, digits, '-', '_' and '.' only)");
+                throw new ConfigFileException(path, n, $"malformed key '{UserText.Quote(key)}' (letters, digits, '-', '_' and '.' only)");
             string value = line[(equals + 1)..].Trim();
             if (value.Length >= 2 && value[0] == '"' && value[^1] == '"')
                 value = value[1..^1];
@@ -65,36 +65,46 @@ internal static class IniFile
     }
 }
 
-internal sealed class IniFileConfigurationSource(string path) : IConfigurationSource
+internal sealed class IniFileConfigurationSource(FilePath path) : IConfigurationSource
 {
-    public string Path { get; } = path;
+    public FilePath Path { get; } = path;
 
     public IConfigurationProvider Build(IConfigurationBuilder builder) => new IniFileConfigurationProvider(Path);
 }
 
-/// <summary>Loads one nonet INI file; a missing file is simply empty.</summary>
-internal sealed class IniFileConfigurationProvider(string path) : ConfigurationProvider
+/// <summary>Loads one nonet INI file.  Only a file that does not exist is
+/// skipped: one that cannot be read, or is no regular file of a sane size
+/// (a FIFO would block, /dev/zero never ends), stops nonet naming it.</summary>
+internal sealed class IniFileConfigurationProvider(FilePath path) : ConfigurationProvider
 {
-    public string Path { get; } = path;
+    /// <summary>nonet's own files hold a few lines; this is far more.</summary>
+    public const int MaxBytes = 1 << 20;
+
+    public FilePath Path { get; } = path;
     public Dictionary<string, int> Lines { get; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Whether the file was there (and read).</summary>
+    public bool Exists { get; private set; }
 
     public override void Load()
     {
-        string text;
+        byte[]? bytes;
         try
         {
-            if (Directory.Exists(Path))
-                throw new ConfigFileException(Path, 0, "is a directory, not a configuration file");
-            if (!File.Exists(Path))
-                return;
-            text = Encoding.UTF8.GetString(File.ReadAllBytes(Path));
+            bytes = RawFile.ReadSmallFile(Path, MaxBytes);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (FileProblem e)
         {
-            throw new ConfigFileException(Path, 0, $"cannot read: {e.Message}");
+            throw new ConfigFileException(Path.Shown, 0, Launch.FailureExplainer.ResourceLimit(e.Errno, Launch.HostFacts.Read()) is { } limit
+                ? $"{e.Message}; {limit.Fix}"
+                : e.Message);
         }
+        if (bytes is null)
+            return;
+        Exists = true;
+        string text = Encoding.UTF8.GetString(bytes);
         var data = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
-        foreach (var (key, (value, line)) in IniFile.Parse(Path, text))
+        foreach (var (key, (value, line)) in IniFile.Parse(Path.Shown, text))
         {
             data[key] = value;
             Lines[key] = line;
@@ -102,5 +112,5 @@ internal sealed class IniFileConfigurationProvider(string path) : ConfigurationP
         Data = data;
     }
 
-    public override string ToString() => Path;
+    public override string ToString() => Path.Shown;
 }

@@ -1,10 +1,10 @@
 using System;
 using System.Collections.Generic;
-using System.IO;
 using System.Linq;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Configuration.EnvironmentVariables;
 using Microsoft.Extensions.Configuration.Memory;
+using Nonet.Interop;
 
 namespace Nonet.Config;
 
@@ -16,23 +16,27 @@ internal sealed record SettingDefinition(string Key, string Description, string?
 /// <summary>A setting's effective value and the layer it came from.</summary>
 internal sealed record EffectiveSetting(string Key, string? Value, string Source);
 
-/// <summary>Where the two configuration files are.</summary>
-internal sealed record ConfigPaths(string System, string? User)
+/// <summary>Where the two configuration files are, as raw bytes: HOME and
+/// XDG_CONFIG_HOME need not be UTF-8.</summary>
+internal sealed record ConfigPaths(FilePath System, FilePath? User)
 {
     public const string SystemDefault = "/etc/nonet/config";
 
     /// <summary>XDG base directory rules: $XDG_CONFIG_HOME if set and absolute,
     /// else ~/.config.</summary>
-    public static ConfigPaths FromEnvironment(Func<string, string?> getenv)
+    public static ConfigPaths FromEnvironment(Func<string, byte[]?> getenv)
     {
-        string? xdg = getenv("XDG_CONFIG_HOME");
-        string? home = getenv("HOME");
-        string? dir = !string.IsNullOrEmpty(xdg) && xdg.StartsWith('/') ? xdg
-            : !string.IsNullOrEmpty(home) ? Path.Combine(home, ".config")
+        byte[]? xdg = getenv("XDG_CONFIG_HOME");
+        byte[]? home = getenv("HOME");
+        FilePath? dir = xdg is [(byte)'/', ..] ? new FilePath(xdg)
+            : home is { Length: > 0 } ? FilePath.Combine(home, ".config")
             : null;
-        return new ConfigPaths(SystemDefault, dir is null ? null : Path.Combine(dir, "nonet", "config"));
+        return new ConfigPaths(FilePath.Of(SystemDefault), dir is null ? null : FilePath.Combine(dir.Bytes, "nonet/config"));
     }
 }
+
+/// <summary>A configuration file and whether it was there.</summary>
+internal sealed record ConfigFileState(FilePath Path, bool Exists);
 
 /// <summary>
 /// nonet's settings, layered lowest to highest: /etc/nonet/config, the user's
@@ -54,6 +58,10 @@ internal sealed class NonetConfiguration
     private readonly IConfigurationRoot root;
 
     public ConfigPaths Paths { get; }
+
+    /// <summary>The configuration files, lowest precedence first.</summary>
+    public IReadOnlyList<ConfigFileState> Files =>
+        root.Providers.OfType<IniFileConfigurationProvider>().Select(p => new ConfigFileState(p.Path, p.Exists)).ToList();
 
     private NonetConfiguration(IConfigurationRoot root, ConfigPaths paths)
     {
@@ -95,7 +103,7 @@ internal sealed class NonetConfiguration
 
     private static string SourceOf(IConfigurationProvider provider, string key) => provider switch
     {
-        IniFileConfigurationProvider file => file.Lines.TryGetValue(key, out int line) ? $"{file.Path}:{line}" : file.Path,
+        IniFileConfigurationProvider file => file.Lines.TryGetValue(key, out int line) ? $"{file.Path.Shown}:{line}" : file.Path.Shown,
         EnvironmentVariablesConfigurationProvider => "environment " + EnvironmentPrefix + key.ToUpperInvariant(),
         MemoryConfigurationProvider => "option " + (Known.FirstOrDefault(k => k.Key == key)?.Option ?? key),
         _ => provider.ToString() ?? "unknown",
@@ -112,11 +120,11 @@ internal sealed class NonetConfiguration
                     continue;
                 string where = provider switch
                 {
-                    IniFileConfigurationProvider file => $"{file.Path}:{file.Lines.GetValueOrDefault(key)}: ",
-                    EnvironmentVariablesConfigurationProvider => $"environment variable {EnvironmentPrefix}{key.Replace(":", "__").ToUpperInvariant()}: ",
+                    IniFileConfigurationProvider file => $"{file.Path.Shown}:{file.Lines.GetValueOrDefault(key)}: ",
+                    EnvironmentVariablesConfigurationProvider => $"environment variable {UserText.Quote(EnvironmentPrefix + key.Replace(":", "__").ToUpperInvariant())}: ",
                     _ => "",
                 };
-                warn($"warning: {where}unknown setting '{key}' ignored");
+                warn($"warning: {where}unknown setting '{UserText.Quote(key)}' ignored");
             }
         }
     }

@@ -24,7 +24,8 @@ internal sealed unsafe class PortForwarder : IDisposable
     private const uint Magic = Launch.StatusProtocol.Magic;
 
     private readonly ForwardingPlan plan;
-    private readonly List<int> publishListeners = [];
+    /// <summary>Each publish's host listeners: 127.0.0.1, and ::1 when the host has IPv6.</summary>
+    private readonly List<(int Fd, int Index)> publishListeners = [];
     private readonly List<(int Fd, ForwardSpec Spec)> forwardListeners = [];
     private readonly HashSet<int> listened = [];
     private readonly HashSet<Connection> connections = [];
@@ -50,8 +51,18 @@ internal sealed unsafe class PortForwarder : IDisposable
         var forwarder = new PortForwarder(plan);
         try
         {
-            foreach (var publish in plan.Publishes)
-                forwarder.publishListeners.Add(ListenOnHost(publish.HostPort));
+            for (int i = 0; i < plan.Publishes.Count; i++)
+            {
+                int port = plan.Publishes[i].HostPort;
+                int v4 = ListenOnHost(IPAddress.Loopback, port, optional: false);
+                forwarder.publishListeners.Add((v4, i));
+                // localhost may be ::1 first: listen there too, on the same
+                // port (the one the kernel chose, for port 0).  A host
+                // without IPv6 has IPv4 only.
+                int v6 = ListenOnHost(IPAddress.IPv6Loopback, LocalPort(v4), optional: port == 0);
+                if (v6 >= 0)
+                    forwarder.publishListeners.Add((v6, i));
+            }
             return forwarder;
         }
         catch
@@ -61,27 +72,38 @@ internal sealed unsafe class PortForwarder : IDisposable
         }
     }
 
-    private static int ListenOnHost(int port)
+    /// <summary>A listener on <paramref name="loopback"/>:PORT, or -1 for
+    /// ::1 on a host without IPv6 (or, when <paramref name="optional"/>, on
+    /// any failure there).</summary>
+    private static int ListenOnHost(IPAddress loopback, int port, bool optional)
     {
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        bool v6 = loopback.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6;
+        int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0 && v6 && Sockets.LastError == EAFNOSUPPORT)
+            return -1;
         if (fd < 0)
             throw new SystemCallException("socket", Sockets.LastError);
         byte* address = stackalloc byte[28];
-        int length = FillAddress(address, IPAddress.Loopback, port);
+        int length = FillAddress(address, loopback, port);
         int one = 1;
         // SO_REUSEADDR lets nonet bind again a port that its previous run
         // left in TIME_WAIT; a port someone listens on still fails.
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(int));
+        if (v6)
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(int));
         if (bind(fd, address, length) != 0 || listen(fd, SOMAXCONN) != 0)
         {
             int e = Sockets.LastError;
             close(fd);
+            if (v6 && (optional || e is EADDRNOTAVAIL or EAFNOSUPPORT))
+                return -1;
+            string where = v6 ? $"[::1]:{port}" : $"127.0.0.1:{port}";
             throw new NonetException(ExitCodes.NonetFailed, e switch
             {
-                EADDRINUSE => $"cannot publish port {port}: 127.0.0.1:{port} is already in use",
-                Errno.EACCES => $"cannot publish port {port}: binding 127.0.0.1:{port} needs privileges "
+                EADDRINUSE => $"cannot publish port {port}: {where} is already in use",
+                Errno.EACCES => $"cannot publish port {port}: binding {where} needs privileges "
                     + $"(ports below net.ipv4.ip_unprivileged_port_start={UnprivilegedPortStart()})",
-                _ => $"cannot publish port {port}: 127.0.0.1:{port}: {Libc.Describe(e)}",
+                _ => $"cannot publish port {port}: {where}: {Libc.Describe(e)}",
             });
         }
         return fd;
@@ -101,7 +123,7 @@ internal sealed unsafe class PortForwarder : IDisposable
 
     /// <summary>The host port a publish listens on (its spec's, or the one
     /// the kernel chose for port 0).</summary>
-    public int PublishedPort(int index) => LocalPort(publishListeners[index]);
+    public int PublishedPort(int index) => LocalPort(publishListeners.First(l => l.Index == index).Fd);
 
     /// <summary>The launcher's options, before its STATUS_FD.</summary>
     public IEnumerable<byte[]> LauncherArguments()
@@ -165,11 +187,8 @@ internal sealed unsafe class PortForwarder : IDisposable
         loop = eventLoop;
         foreach (var (fd, spec) in forwardListeners)
             loop.Add(fd, EPOLLIN | EPOLLET, new Acceptor(this, fd, inner => Forward(inner, spec)));
-        for (int i = 0; i < publishListeners.Count; i++)
-        {
-            int index = i;
-            loop.Add(publishListeners[i], EPOLLIN | EPOLLET, new Acceptor(this, publishListeners[i], client => Publish(client, index)));
-        }
+        foreach (var (fd, index) in publishListeners)
+            loop.Add(fd, EPOLLIN | EPOLLET, new Acceptor(this, fd, client => Publish(client, index)));
         if (plan.Publishes.Count > 0)
         {
             helper = new HelperChannel(this);
@@ -185,11 +204,8 @@ internal sealed unsafe class PortForwarder : IDisposable
         AcceptStalled = false;
         foreach (var (fd, spec) in forwardListeners)
             AcceptAll(fd, inner => Forward(inner, spec));
-        for (int i = 0; i < publishListeners.Count; i++)
-        {
-            int index = i;
-            AcceptAll(publishListeners[i], client => Publish(client, index));
-        }
+        foreach (var (fd, index) in publishListeners)
+            AcceptAll(fd, client => Publish(client, index));
     }
 
     private sealed class Acceptor(PortForwarder owner, int listener, Action<int> accepted) : IReadyHandler
@@ -440,7 +456,7 @@ internal sealed unsafe class PortForwarder : IDisposable
             close(fd);
         }
         forwardListeners.Clear();
-        foreach (int fd in publishListeners)
+        foreach (var (fd, _) in publishListeners)
         {
             loop?.Remove(fd);
             close(fd);

@@ -185,9 +185,12 @@ internal sealed record ForwardingPlan(IReadOnlyList<ForwardSpec> Forwards, IRead
         }
         catch (PortSpecException e)
         {
+            // The spec and the problem quote what the user wrote: escaped, and
+            // cut short if long (a spec is a few characters).
+            string problem = UserText.Quote(e.Message, 2 * UserText.MaxShown);
             string message = source.IsOption
-                ? $"{source.Description} '{text}': {e.Message}; see 'nonet --help'"
-                : $"{source.Description}: {key} '{text}': {e.Message}";
+                ? $"{source.Description} '{UserText.Quote(text)}': {problem}; see 'nonet --help'"
+                : $"{source.Description}: {key} '{UserText.Quote(text)}': {problem}";
             throw new NonetException(ExitCodes.NonetFailed, message);
         }
     }

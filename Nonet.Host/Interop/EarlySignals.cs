@@ -33,3 +33,23 @@ internal static unsafe partial class EarlySignals
         return rc == 0;
     }
 }
+
+/// <summary>Native/runtime_start.c: Main tells it that the runtime started,
+/// so that only an exit before that is reported as the runtime's failure.</summary>
+internal static partial class RuntimeStart
+{
+    [LibraryImport(EarlySignals.Library, EntryPoint = "nonet_runtime_started")]
+    private static partial void Started();
+
+    public static void Confirm()
+    {
+        try
+        {
+            Started();
+        }
+        catch (System.Exception e) when (e is System.DllNotFoundException or System.EntryPointNotFoundException)
+        {
+            // On the JIT (unit tests) there is no native start-up code.
+        }
+    }
+}

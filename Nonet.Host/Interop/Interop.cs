@@ -32,6 +32,22 @@ internal static unsafe partial class Libc
     [LibraryImport(Name, SetLastError = true)]
     public static partial int signalfd(int fd, sigset_t* mask, int flags);
 
+    public const int RLIMIT_NPROC = 6;
+    public const int RLIMIT_NOFILE = 7;
+
+    /// <summary>struct rlimit: rlim_cur, rlim_max.</summary>
+    [LibraryImport(Name, SetLastError = true)]
+    public static partial int getrlimit(int resource, ulong* limits);
+
+    /// <summary>A soft limit as 'ulimit' shows it ("unlimited" or a number), or null.</summary>
+    public static string? SoftLimit(int resource)
+    {
+        ulong* limits = stackalloc ulong[2];
+        if (getrlimit(resource, limits) != 0)
+            return null;
+        return limits[0] == ulong.MaxValue ? "unlimited" : limits[0].ToString(System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     [LibraryImport(Name)]
     public static partial int posix_spawn(int* pid, byte* path, void* fileActions, void* attr, byte** argv, byte** envp);
 

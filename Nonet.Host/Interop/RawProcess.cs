@@ -57,13 +57,26 @@ internal static class StdStreams
 
     public static void Flush() => output?.Flush();
 
-    /// <summary>One line on stderr, prefixed "nonet: ".</summary>
+    /// <summary>One line on stderr, prefixed "nonet: ".  When stderr itself
+    /// fails there is nobody to tell: the exit status says it.</summary>
     public static void Error(string line)
     {
         byte[] bytes = Encoding.UTF8.GetBytes("nonet: " + line + "\n");
-        new FdStream(2).Write(bytes);
+        try
+        {
+            new FdStream(2).Write(bytes);
+        }
+        catch (OutputException)
+        {
+        }
     }
 }
+
+/// <summary>Writing to stdout or stderr failed (a full disk, a closed
+/// descriptor, a reader gone): as coreutils do, nonet says so and fails.</summary>
+internal sealed class OutputException(int fd, int errno)
+    : NonetException(ExitCodes.NonetFailed,
+        $"cannot write to standard {(fd == 2 ? "error" : "output")}: {Libc.Describe(errno)}");
 
 /// <summary>An unowned, unbuffered, append-as-you-go stream over a file descriptor.</summary>
 internal sealed unsafe class FdStream(int fd) : Stream
@@ -87,7 +100,7 @@ internal sealed unsafe class FdStream(int fd) : Stream
                 if (n < 0 && Tmds.Linux.LibC.errno == Tmds.Linux.LibC.EINTR)
                     continue;
                 if (n <= 0)
-                    return; // stdout closed or full disk: nothing better to do
+                    throw new OutputException(fd, n < 0 ? Tmds.Linux.LibC.errno : Errno.EIO);
                 done += (int)n;
             }
         }

@@ -28,6 +28,8 @@ internal static unsafe partial class Sockets
     public const int SO_REUSEADDR = 2;
     public const int SO_ERROR = 4;
     public const int SO_LINGER = 13;
+    public const int IPPROTO_IPV6 = 41;
+    public const int IPV6_V6ONLY = 26;
     public const int SHUT_WR = 1;
     public const int MSG_DONTWAIT = 0x40;
     public const int MSG_NOSIGNAL = 0x4000;

@@ -1,5 +1,4 @@
 using System;
-using System.Buffers;
 using System.Collections.Generic;
 using System.Text;
 using Tmds.Linux;
@@ -25,7 +24,8 @@ internal static unsafe class CommandResolver
 
     public static ResolvedCommand Resolve(byte[] name, byte[]? pathVariable)
     {
-        string shown = Show(name);
+        // A path may be long, but a name of megabytes makes no line.
+        string shown = UserText.Quote(name, 8 * UserText.MaxShown);
         if (name.Length == 0)
             throw new NonetException(ExitCodes.NotFound, "'': command not found");
         if (Array.IndexOf(name, (byte)'/') >= 0)
@@ -51,6 +51,9 @@ internal static unsafe class CommandResolver
             // file that exists but cannot be run makes the result 126.
             if (problem is NotExecutable or Errno.EISDIR)
                 sawDenied = true;
+            // execvp(3) stops at a symbolic-link loop, and the shell says 126.
+            if (problem == Errno.ELOOP)
+                throw Failure(shown, Errno.ELOOP);
         }
         throw sawDenied
             ? Failure(shown, Errno.EACCES)
@@ -58,7 +61,7 @@ internal static unsafe class CommandResolver
     }
 
     private static NonetException Failure(string shown, int errno) => new(
-        errno is Errno.ENOENT or Errno.ENOTDIR or Errno.ELOOP or Errno.ENAMETOOLONG ? ExitCodes.NotFound : ExitCodes.CannotExecute,
+        errno is Errno.ENOENT or Errno.ENOTDIR or Errno.ENAMETOOLONG ? ExitCodes.NotFound : ExitCodes.CannotExecute,
         $"{shown}: {Interop.Libc.Describe(errno)}");
 
     /// <summary>Check's answer for a file that exists but is not executable.</summary>
@@ -96,25 +99,6 @@ internal static unsafe class CommandResolver
         }
     }
 
-    /// <summary>How a byte string appears in a message: UTF-8 as it is,
-    /// control characters and invalid bytes as \xNN.</summary>
-    public static string Show(ReadOnlySpan<byte> bytes)
-    {
-        var text = new StringBuilder();
-        while (!bytes.IsEmpty)
-        {
-            var status = Rune.DecodeFromUtf8(bytes, out var rune, out int used);
-            if (status == OperationStatus.Done && rune.Value >= 0x20 && rune.Value != 0x7f)
-            {
-                text.Append(rune.ToString());
-            }
-            else
-            {
-                text.Append($"\\x{bytes[0]:x2}");
-                used = 1;
-            }
-            bytes = bytes[used..];
-        }
-        return text.ToString();
-    }
+    /// <summary>How a byte string appears in a message: see <see cref="UserText.Show(ReadOnlySpan{byte})"/>.</summary>
+    public static string Show(ReadOnlySpan<byte> bytes) => UserText.Show(bytes);
 }

@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 using System.Linq;
 using static Tmds.Linux.LibC;
@@ -44,11 +45,16 @@ internal static class FailureExplainer
     public static Explanation Explain(LaunchFailure failure, HostFacts facts)
     {
         string error = failure.Errno == 0 ? "" : Interop.Libc.Describe(failure.Errno);
+        if (failure.Step != Step.Exec && ResourceLimit(failure.Errno, facts) is { } limit)
+            return Nonet($"{limit.What}: {FailureExplainer.StepNames[failure.Step]}: {error}", limit.Fix);
         switch (failure.Step)
         {
             case Step.SpawnLauncher:
-                return Nonet($"cannot start the launcher {failure.Subject}: {error}",
-                    failure.Errno == Errno.ENOENT ? "reinstall nonet, or point the 'launcher' setting at nonet-launcher" : "check that the launcher is an executable file for this machine");
+                return failure.Errno == Errno.E2BIG
+                    ? Nonet($"the arguments are too long: cannot start the launcher {failure.Subject}: {error}",
+                        "shorten the command's arguments or the environment (together they must fit in 'getconf ARG_MAX' bytes)")
+                    : Nonet($"cannot start the launcher {failure.Subject}: {error}",
+                        failure.Errno == Errno.ENOENT ? "reinstall nonet, or point the 'launcher' setting at nonet-launcher" : "check that the launcher is an executable file for this machine");
             case Step.LauncherStart:
                 return Nonet($"the launcher could not prepare: {error}", null);
             case Step.Clone:
@@ -84,12 +90,35 @@ internal static class FailureExplainer
                     : $"cannot {(InsidePlan.KernelSettings.Contains(failure.Subject) ? "make read-only" : "hide")} {failure.Subject} inside: {error}",
                     failure.Errno is Errno.EPERM or Errno.EACCES ? ContainerAdvice : null);
             case Step.Exec:
+                // The shell's convention: 127 when there is no such file, 126
+                // when it exists but cannot be run (a symbolic-link loop too).
                 return new Explanation(
-                    failure.Errno is Errno.ENOENT or Errno.ENOTDIR or Errno.ELOOP or Errno.ENAMETOOLONG ? ExitCodes.NotFound : ExitCodes.CannotExecute,
+                    failure.Errno is Errno.ENOENT or Errno.ENOTDIR or Errno.ENAMETOOLONG ? ExitCodes.NotFound : ExitCodes.CannotExecute,
                     $"{failure.Subject}: {error}", null);
             default:
                 return Nonet($"the launcher ended before the command started{failure.Subject}", "run 'nonet --self-test' for details");
         }
+    }
+
+    /// <summary>
+    /// execve(2) says ENOENT about a script whose "#!" interpreter is
+    /// missing, though the script is there (nonet checked before the
+    /// launch): name the interpreter.  <paramref name="head"/> is the start
+    /// of the file; null when it is no such script.
+    /// </summary>
+    public static Explanation? MissingInterpreter(LaunchFailure failure, ReadOnlySpan<byte> head)
+    {
+        if (failure.Step != Step.Exec || failure.Errno != Errno.ENOENT || !head.StartsWith("#!"u8))
+            return null;
+        var line = head[2..];
+        int end = line.IndexOfAny((byte)'\n', (byte)'\r');
+        line = (end >= 0 ? line[..end] : line).TrimStart(" \t"u8);
+        int space = line.IndexOfAny((byte)' ', (byte)'\t');
+        var interpreter = space >= 0 ? line[..space] : line;
+        if (interpreter.IsEmpty)
+            return null;
+        return new Explanation(ExitCodes.NotFound,
+            $"{failure.Subject}: bad interpreter {UserText.Quote(interpreter)}: {Interop.Libc.Describe(Errno.ENOENT)}", null);
     }
 
     /// <summary>One line: the failure, then the likely cause and its fix.</summary>
@@ -99,6 +128,21 @@ internal static class FailureExplainer
         "the kernel refused: a container's seccomp profile or an LSM may forbid this (nonet --self-test tells more)";
 
     private static Explanation Nonet(string message, string? fix) => new(ExitCodes.NonetFailed, message, fix);
+
+    /// <summary>
+    /// A step that failed for want of processes or descriptors, whichever
+    /// step it was: the limit to raise.  clone() and fork() give EAGAIN at
+    /// RLIMIT_NPROC (threads count too), any open EMFILE at RLIMIT_NOFILE.
+    /// </summary>
+    public static (string What, string Fix)? ResourceLimit(int errno, HostFacts facts) => errno switch
+    {
+        Errno.EAGAIN => ("your process limit is reached",
+            $"end some of your processes or raise the limit ('ulimit -u' is {facts.ProcessLimit ?? "?"})"),
+        Errno.EMFILE => ("too many open files",
+            $"raise the limit of open files ('ulimit -n' is {facts.OpenFileLimit ?? "?"})"),
+        Errno.ENFILE => ("too many open files in the system", "close some files, or raise fs.file-max"),
+        _ => null,
+    };
 
     public static string? UserNamespaceAdvice(int errno, HostFacts facts)
     {
@@ -111,10 +155,14 @@ internal static class FailureExplainer
         if (facts.Sysctl("kernel.unprivileged_userns_clone") == "0")
             return "unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone=0): "
                 + "run 'sudo sysctl -w kernel.unprivileged_userns_clone=1'";
+        // The limit as this namespace sees it comes first: a zero here is the
+        // reason whatever the namespace (the self-test names it the same way).
+        if (facts.Sysctl("user.max_user_namespaces") == "0")
+            return Limit(facts, "user.max_user_namespaces");
         if (errno == Errno.ENOSPC && facts.InNestedUserNamespace)
             return "nonet runs inside a user namespace that allows no more of them "
                 + "(a sandbox such as bwrap --disable-userns, or a container's limit): run nonet outside it";
-        if (errno == Errno.ENOSPC || facts.Sysctl("user.max_user_namespaces") == "0")
+        if (errno == Errno.ENOSPC)
             return Limit(facts, "user.max_user_namespaces");
         if (errno == Errno.EUSERS)
             return "user namespaces are nested too deeply (the kernel allows 32 levels)";

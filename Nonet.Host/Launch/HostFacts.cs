@@ -12,7 +12,9 @@ internal sealed record HostFacts(
     uint Uid,
     uint Gid,
     string? UidMap,
-    string? GidMap)
+    string? GidMap,
+    string? ProcessLimit = null,
+    string? OpenFileLimit = null)
 {
     /// <summary>The sysctls that decide whether an unprivileged user may create
     /// user and network namespaces.  Each exists only on some kernels.</summary>
@@ -32,7 +34,9 @@ internal sealed record HostFacts(
         Tmds.Linux.LibC.geteuid(),
         Tmds.Linux.LibC.getegid(),
         TryRead("/proc/self/uid_map"),
-        TryRead("/proc/self/gid_map"));
+        TryRead("/proc/self/gid_map"),
+        Interop.Libc.SoftLimit(Interop.Libc.RLIMIT_NPROC),
+        Interop.Libc.SoftLimit(Interop.Libc.RLIMIT_NOFILE));
 
     public string? Sysctl(string name) => Sysctls.TryGetValue(name, out var v) ? v : null;
 

@@ -13,7 +13,7 @@ namespace Nonet.Launch;
 /// <summary>What to run: the launcher, the resolved command, its argv (raw
 /// bytes, argv[0] first), what the namespace holds besides "lo", optionally
 /// an fd to become its stdout, and the port forwarding prepared for it.</summary>
-internal sealed record LaunchRequest(string LauncherPath, byte[] CommandPath, IReadOnlyList<byte[]> Argv, InsidePlan Inside, int StdoutFd = -1, PortForwarder? Forwarder = null);
+internal sealed record LaunchRequest(byte[] LauncherPath, byte[] CommandPath, IReadOnlyList<byte[]> Argv, InsidePlan Inside, int StdoutFd = -1, PortForwarder? Forwarder = null);
 
 /// <summary>How a launch went: every status record, the failure if the
 /// command never started, the exit status nonet should end with, and the
@@ -53,7 +53,7 @@ internal static unsafe class NamespaceRunner
         {
             close(status[0]);
             close(goFd);
-            return new LaunchResult([], new LaunchFailure(Step.SpawnLauncher, spawnError, request.LauncherPath), ExitCodes.NonetFailed, dns.Tally);
+            return new LaunchResult([], new LaunchFailure(Step.SpawnLauncher, spawnError, UserText.Show(request.LauncherPath)), ExitCodes.NonetFailed, dns.Tally);
         }
 
         var records = new List<StatusRecord>();
@@ -161,7 +161,7 @@ internal static unsafe class NamespaceRunner
     {
         var argv = new List<byte[]>
         {
-            Encoding.UTF8.GetBytes(request.LauncherPath),
+            request.LauncherPath,
             "-c"u8.ToArray(),
             Encoding.ASCII.GetBytes(channel.LauncherEnd.ToString(System.Globalization.CultureInfo.InvariantCulture)),
         };

@@ -7,18 +7,24 @@ using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Text;
 using Nonet.Interop;
+using Tmds.Linux;
 using static Tmds.Linux.LibC;
 
 namespace Nonet.SelfTest;
 
 /// <summary>
 /// The self-test's inside half: nonet runs itself, through the launcher and
-/// the real namespaces, as "nonet --self-test-probe PORT".  It looks at what
-/// a command sees and prints one line per check, "id STATUS detail", for the
-/// host to fold into its report.  PORT is a 127.0.0.1 port the host holds.
-/// With "FORWARDED PUBLISHED" after it, the probe also talks to the host's
-/// echo server through --forward FORWARDED and answers one connection that
-/// the host makes through --publish PUBLISHED.
+/// the real namespaces, as "nonet --self-test-probe TOKEN PORT".  It looks
+/// at what a command sees and prints one line per check, "id STATUS
+/// detail", for the host to fold into its report.  PORT is a 127.0.0.1 port
+/// the host holds.  With "FORWARDED PUBLISHED" after it, the probe also
+/// talks to the host's echo server through --forward FORWARDED and answers
+/// one connection that the host makes through --publish PUBLISHED.
+///
+/// TOKEN ties the probe to the self-test that started it (see
+/// <see cref="ProbeToken"/>); without it the probe does nothing at all.
+/// Nor does it ever change an interface: its reconfiguration check sets lo's
+/// flags to what they are, which the kernel refuses without CAP_NET_ADMIN.
 /// </summary>
 internal static unsafe class Probe
 {
@@ -33,6 +39,14 @@ internal static unsafe class Probe
 
     public static int Run(IReadOnlyList<byte[]> args)
     {
+        // Before anything else: only inside the namespaces of the self-test
+        // that started it.  Run by hand, on the host, it must not act.
+        if (args.Count < 2 || !ProbeToken.TryParse(Encoding.ASCII.GetString(args[1]), out var token) || !token.Matches(ProbeToken.Here(1)))
+        {
+            StdStreams.Error("--self-test-probe is internal to 'nonet --self-test', which runs it inside nonet; run 'nonet --self-test' instead");
+            return ExitCodes.NonetFailed;
+        }
+        args = args.Skip(1).ToList();
         int hostPort = args.Count > 1 && int.TryParse(Encoding.ASCII.GetString(args[1]), out int p) ? p : 0;
         Report("ids", "PASS", $"uid={getuid()} gid={getgid()} euid={geteuid()} egid={getegid()}");
         Check("interfaces", OnlyLoopback);
@@ -108,16 +122,14 @@ internal static unsafe class Probe
         byte* ifr = stackalloc byte[40];
         new Span<byte>(ifr, 40).Clear();
         "lo"u8.CopyTo(new Span<byte>(ifr, 16));
-        *(short*)(ifr + 16) = (short)(LoopbackFlags(fd) & ~IFF_UP);
+        // lo's own flags, unchanged: the kernel checks CAP_NET_ADMIN before
+        // it looks at them, and nothing changes even if it let them through.
+        *(short*)(ifr + 16) = LoopbackFlags(fd);
         if (ioctl(fd, (int)SIOCSIFFLAGS, ifr) == 0)
-        {
-            *(short*)(ifr + 16) |= IFF_UP;
-            ioctl(fd, (int)SIOCSIFFLAGS, ifr);
-            return ("FAIL", "the command could take lo down");
-        }
+            return ("FAIL", "the command may set lo's flags (it could take lo down)");
         int e = errno;
         return e is Errno.EPERM or Errno.EACCES
-            ? ("PASS", "taking lo down is refused (" + Libc.Describe(e) + ")")
+            ? ("PASS", "setting lo's flags is refused (" + Libc.Describe(e) + ")")
             : ("FAIL", "SIOCSIFFLAGS: " + Libc.Describe(e));
     }
 
@@ -254,15 +266,16 @@ internal static unsafe class Probe
 
     private static (string, string) HomeIsVisible()
     {
-        string? home = Environment.GetEnvironmentVariable("HOME");
-        if (string.IsNullOrEmpty(home))
+        // As bytes: a HOME that is not UTF-8 is still a directory.
+        byte[]? home = RawProcess.GetEnvironmentVariable("HOME");
+        if (home is not { Length: > 0 })
             return ("SKIP", "HOME is not set");
-        byte[] path = Encoding.UTF8.GetBytes(home + "\0");
+        byte[] path = [.. home, 0];
         fixed (byte* p = path)
         {
             return access(p, R_OK | X_OK) == 0
-                ? ("PASS", $"{home} is readable")
-                : ("FAIL", $"{home}: {Libc.Describe(errno)}");
+                ? ("PASS", $"{UserText.Show(home)} is readable")
+                : ("FAIL", $"{UserText.Show(home)}: {Libc.Describe(errno)}");
         }
     }
 
@@ -345,5 +358,52 @@ internal static unsafe class Probe
             && ulong.Parse(prm, System.Globalization.NumberStyles.HexNumber) == 0
             && ulong.Parse(amb, System.Globalization.NumberStyles.HexNumber) == 0;
         return none ? ("PASS", "CapEff, CapPrm and CapAmb are empty") : ("FAIL", $"CapEff={eff} CapPrm={prm} CapAmb={amb}");
+    }
+}
+
+/// <summary>
+/// What the self-test hands its probe, and the probe checks before it acts:
+/// the inode of the pipe that is the probe's stdout (only the self-test
+/// holds that pipe), and the inodes of the self-test's own user and network
+/// namespaces (the probe's must differ: it runs in new ones).
+/// </summary>
+internal readonly record struct ProbeToken(ulong Pipe, ulong UserNamespace, ulong NetworkNamespace)
+{
+    public override string ToString() => $"{Pipe}:{UserNamespace}:{NetworkNamespace}";
+
+    public static bool TryParse(string text, out ProbeToken token)
+    {
+        var parts = text.Split(':');
+        token = default;
+        if (parts.Length != 3 || !ulong.TryParse(parts[0], out ulong pipe) || !ulong.TryParse(parts[1], out ulong user)
+            || !ulong.TryParse(parts[2], out ulong net) || pipe == 0 || user == 0 || net == 0)
+            return false;
+        token = new ProbeToken(pipe, user, net);
+        return true;
+    }
+
+    /// <summary>This process's view: the pipe inode of <paramref name="fd"/>
+    /// (0 if it is no pipe) and its own namespaces.</summary>
+    public static unsafe ProbeToken Here(int fd)
+    {
+        stat st;
+        ulong pipe = fstat(fd, &st) == 0 && ((uint)st.st_mode & 0xf000) == 0x1000 ? (ulong)st.st_ino : 0;
+        return new ProbeToken(pipe, Inode("/proc/self/ns/user"), Inode("/proc/self/ns/net"));
+    }
+
+    /// <summary>The probe's view matches the self-test's token: the same
+    /// pipe, and namespaces that are not the self-test's.</summary>
+    public bool Matches(ProbeToken probe) =>
+        probe.Pipe == Pipe && probe.UserNamespace != 0 && probe.UserNamespace != UserNamespace
+        && probe.NetworkNamespace != 0 && probe.NetworkNamespace != NetworkNamespace;
+
+    private static unsafe ulong Inode(string path)
+    {
+        byte[] z = Encoding.ASCII.GetBytes(path + "\0");
+        fixed (byte* p = z)
+        {
+            stat st;
+            return stat(p, &st) == 0 ? (ulong)st.st_ino : 0;
+        }
     }
 }

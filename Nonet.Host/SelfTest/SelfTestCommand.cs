@@ -24,6 +24,10 @@ internal sealed record CheckResult(string Id, string Name, CheckStatus Status, s
 
 internal sealed record SelfTestReport(IReadOnlyList<(string Key, string Value)> Facts, IReadOnlyList<CheckResult> Checks)
 {
+    /// <summary>For --json, the facts that have a typed value (numbers as
+    /// numbers, parts as an object): each writes its own property.</summary>
+    public IReadOnlyDictionary<string, Action<Utf8JsonWriter>> Typed { get; init; } = new Dictionary<string, Action<Utf8JsonWriter>>();
+
     public bool Passed => Checks.All(c => c.Status != CheckStatus.FAIL || !c.Required);
 }
 
@@ -45,7 +49,7 @@ internal static unsafe class SelfTestCommand
     {
         var facts = HostFacts.Read();
         var checks = new List<CheckResult>();
-        string? launcher = null;
+        FilePath? launcher = null;
         string? launcherError = null;
         try
         {
@@ -56,10 +60,11 @@ internal static unsafe class SelfTestCommand
             launcherError = e.Message;
         }
 
+        string? launcherVersion = launcher is null ? null : LauncherVersion(launcher);
         var info = new List<(string, string)>
         {
             ("nonet", $"{Program.Version} ({Program.HostPath})"),
-            ("launcher", launcher is null ? "not found" : $"{LauncherVersion(launcher) ?? "version unknown"} ({launcher})"),
+            ("launcher", launcher is null ? "not found" : $"{launcherVersion ?? "version unknown"} ({launcher})"),
             ("kernel", ReadTrimmed("/proc/sys/kernel/osrelease") ?? "unknown"),
             ("distribution", Distribution()),
             ("container", Container()),
@@ -71,15 +76,16 @@ internal static unsafe class SelfTestCommand
         };
         foreach (var name in HostFacts.RelevantSysctls)
             info.Add((name, facts.Sysctl(name) ?? "(not present)"));
+        var typed = TypedFacts(facts, launcher, launcherVersion);
 
         checks.AddRange(SysctlChecks(facts));
 
         if (launcher is null)
         {
             checks.Add(new("launcher", "launcher found", CheckStatus.FAIL, launcherError!, "reinstall nonet, or set 'launcher' in its configuration"));
-            return new SelfTestReport(info, checks.Concat(NotReached("the launcher was not found")).ToList());
+            return new SelfTestReport(info, checks.Concat(NotReached("the launcher was not found")).ToList()) { Typed = typed };
         }
-        checks.Add(new("launcher", "launcher found", CheckStatus.PASS, launcher));
+        checks.Add(new("launcher", "launcher found", CheckStatus.PASS, launcher.Shown));
 
         SignalForwarding.HoldInAllThreads();
         var stray = SignalForwarding.ThreadsNotHolding();
@@ -95,7 +101,52 @@ internal static unsafe class SelfTestCommand
             checks.AddRange(NotReached($"{FailureExplainer.StepNames[result.Failure.Step]} failed"));
         checks.Add(ForwardingCheck(result, probe, forwarding));
         info.Add(("probe run", $"{elapsed.TotalMilliseconds:0} ms"));
-        return new SelfTestReport(info, checks);
+        typed["probe run"] = w => w.WriteNumber("probe run ms", Math.Round(elapsed.TotalMilliseconds, 1));
+        return new SelfTestReport(info, checks) { Typed = typed };
+    }
+
+    /// <summary>The facts whose JSON is more than their text.</summary>
+    private static Dictionary<string, Action<Utf8JsonWriter>> TypedFacts(HostFacts facts, FilePath? launcher, string? launcherVersion)
+    {
+        static void Parts(Utf8JsonWriter w, string key, string version, string path)
+        {
+            w.WriteStartObject(key);
+            w.WriteString("version", version);
+            w.WriteString("path", path);
+            w.WriteEndObject();
+        }
+        var typed = new Dictionary<string, Action<Utf8JsonWriter>>
+        {
+            ["nonet"] = w => Parts(w, "nonet", Program.Version, Program.HostPath),
+            ["launcher"] = w =>
+            {
+                if (launcher is null)
+                    w.WriteNull("launcher");
+                else
+                    Parts(w, "launcher", launcherVersion ?? "unknown", launcher.Shown);
+            },
+            ["user"] = w =>
+            {
+                w.WriteStartObject("user");
+                w.WriteNumber("uid", facts.Uid);
+                w.WriteNumber("gid", facts.Gid);
+                w.WriteEndObject();
+            },
+        };
+        foreach (var name in HostFacts.RelevantSysctls)
+        {
+            string? value = facts.Sysctl(name);
+            typed[name] = w =>
+            {
+                if (long.TryParse(value, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out long number))
+                    w.WriteNumber(name, number);
+                else if (value is null)
+                    w.WriteNull(name);
+                else
+                    w.WriteString(name, value);
+            };
+        }
+        return typed;
     }
 
     private static IEnumerable<CheckResult> SysctlChecks(HostFacts facts)
@@ -126,7 +177,7 @@ internal static unsafe class SelfTestCommand
         public bool ProbeDone;
     }
 
-    private static (LaunchResult Result, Dictionary<string, (string Status, string Detail)> Probe, TimeSpan Elapsed, ForwardingRun Forwarding) RunProbe(string launcher)
+    private static (LaunchResult Result, Dictionary<string, (string Status, string Detail)> Probe, TimeSpan Elapsed, ForwardingRun Forwarding) RunProbe(FilePath launcher)
     {
         // A listener the probe must not see from inside, on a port it must
         // be able to bind there: proof that the loopback is its own.
@@ -169,16 +220,19 @@ internal static unsafe class SelfTestCommand
         int* pipe = stackalloc int[2];
         if (pipe2(pipe, O_CLOEXEC) != 0)
             throw new SystemCallException("pipe2", errno);
-        byte[] self = Encoding.UTF8.GetBytes(Program.HostPath);
+        byte[] self = Program.HostExecutable.Bytes;
         static byte[] Ascii(int value) => Encoding.ASCII.GetBytes(value.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        var probeArgv = new List<byte[]> { self, Probe.Argument, Ascii(port) };
+        // The probe acts only with this token: the pipe that is its stdout
+        // and the namespaces it must not be in (see ProbeToken).
+        var host = ProbeToken.Here(pipe[1]);
+        var probeArgv = new List<byte[]> { self, Probe.Argument, Encoding.ASCII.GetBytes(host.ToString()), Ascii(port) };
         if (forwarder is not null)
             probeArgv.AddRange([Ascii(echoPort), Ascii(innerPublishPort)]);
         var started = Stopwatch.GetTimestamp();
         LaunchResult result;
         try
         {
-            result = NamespaceRunner.Run(new LaunchRequest(launcher, self, probeArgv, Program.HostInside(), StdoutFd: pipe[1], Forwarder: forwarder));
+            result = NamespaceRunner.Run(new LaunchRequest(launcher.Bytes, self, probeArgv, Program.HostInside(), StdoutFd: pipe[1], Forwarder: forwarder));
         }
         finally
         {
@@ -372,7 +426,7 @@ internal static unsafe class SelfTestCommand
         ProbeRows.Select(r => new CheckResult(r.Id, r.Name, CheckStatus.SKIP, "not reached: " + why))
             .Prepend(new CheckResult("ids", "visible uid/gid", CheckStatus.SKIP, "not reached: " + why));
 
-    public static string? LauncherVersion(string launcher)
+    public static string? LauncherVersion(FilePath launcher)
     {
         // The launcher's own --version, run directly (no namespaces).
         int* pipe = stackalloc int[2];
@@ -380,7 +434,7 @@ internal static unsafe class SelfTestCommand
             return null;
         try
         {
-            var psi = new NativeStringArray([Encoding.UTF8.GetBytes(launcher), "--version"u8.ToArray()]);
+            var psi = new NativeStringArray([launcher.Bytes, "--version"u8.ToArray()]);
             using (psi)
             {
                 byte* actions = stackalloc byte[Libc.FileActionsSize];
@@ -503,7 +557,12 @@ internal static unsafe class SelfTestCommand
             writer.WriteString("result", report.Passed ? "PASS" : "FAIL");
             writer.WriteStartObject("facts");
             foreach (var (key, value) in report.Facts)
-                writer.WriteString(key, value);
+            {
+                if (report.Typed.TryGetValue(key, out var write))
+                    write(writer);
+                else
+                    writer.WriteString(key, value);
+            }
             writer.WriteEndObject();
             writer.WriteStartArray("checks");
             foreach (var check in report.Checks)

@@ -65,7 +65,9 @@ public sealed class ExitStatusTests(Identity identity) : EndToEndTest(identity)
     public void A_file_the_kernel_cannot_execute_gives_126_from_the_launcher()
     {
         string dir = Harness.TempDirectory(Who);
-        var r = Shell($"printf 'not a program' > {dir}/junk && chmod 755 {dir}/junk && \"$NONET\" {dir}/junk");
+        // A NUL in its first bytes: a program for another machine, not a
+        // script (which /bin/sh would run, as execvp(3) does).
+        var r = Shell($"printf '\\177ELF\\0\\0not a program' > {dir}/junk && chmod 755 {dir}/junk && \"$NONET\" {dir}/junk");
         Assert.That(r.ExitCode, Is.EqualTo(126), r.ToString());
         Assert.That(r.Stderr, Is.EqualTo($"nonet: {dir}/junk: Exec format error\n"));
     }
@@ -134,5 +136,37 @@ public sealed class ExitStatusTests(Identity identity) : EndToEndTest(identity)
             Assert.That(r.Stderr.TrimEnd('\n').Split('\n'), Has.Length.EqualTo(1), string.Join(' ', args) + ": " + r);
             Assert.That(r.ExitCode, Is.AnyOf(125, 127), string.Join(' ', args));
         }
+    }
+
+    [Test]
+    public void A_script_without_a_shebang_runs_with_bin_sh_like_execvp()
+    {
+        string dir = Harness.TempDirectory(Who);
+        var r = Shell($"printf 'echo \"$0\" \"$@\"; exit 3\\n' > {dir}/script && chmod 755 {dir}/script && \"$NONET\" {dir}/script a 'b c'");
+        Assert.That(r.ExitCode, Is.EqualTo(3), r.ToString());
+        Assert.That(r.Stdout, Is.EqualTo($"{dir}/script a b c\n"));
+        Assert.That(r.Stderr, Is.Empty);
+    }
+
+    [Test]
+    public void A_symbolic_link_loop_gives_126_like_the_shell()
+    {
+        string dir = Harness.TempDirectory(Who);
+        var r = Shell($"cd {dir} && ln -s loop2 loop1 && ln -s loop1 loop2 && \"$NONET\" {dir}/loop1");
+        Assert.That(r.ExitCode, Is.EqualTo(126), r.ToString());
+        Assert.That(r.Stderr, Is.EqualTo($"nonet: {dir}/loop1: Too many levels of symbolic links\n"));
+        var onPath = Shell($"PATH={dir}:/usr/bin:/bin \"$NONET\" loop1");
+        Assert.That(onPath.ExitCode, Is.EqualTo(126), onPath.ToString());
+        Assert.That(onPath.Stderr, Is.EqualTo("nonet: loop1: Too many levels of symbolic links\n"));
+    }
+
+    [Test]
+    public void A_script_whose_interpreter_is_missing_names_the_interpreter()
+    {
+        string dir = Harness.TempDirectory(Who);
+        var r = Shell($"printf '#!/no/such/interpreter -x\\necho ran\\n' > {dir}/script && chmod 755 {dir}/script && \"$NONET\" {dir}/script");
+        Assert.That(r.ExitCode, Is.EqualTo(127), r.ToString());
+        Assert.That(r.Stderr, Is.EqualTo($"nonet: {dir}/script: bad interpreter /no/such/interpreter: No such file or directory\n"));
+        Assert.That(r.Stdout, Is.Empty);
     }
 }

@@ -295,6 +295,42 @@ public sealed class ForwardingTests(Identity identity) : EndToEndTest(identity)
     }
 
     [Test]
+    public void A_published_port_answers_on_ipv6_loopback_too()
+    {
+        // curl http://localhost:PORT may try ::1 first.
+        int port = FreeHostPort();
+        using var nonet = Harness.Start(Who, Harness.Nonet, ["--publish", $"{port}", Python, "-c", InnerServer, "127.0.0.1", $"{port}", "line"]);
+        try
+        {
+            using (var connection = ConnectToPublished(port, nonet, IPAddress.IPv6Loopback))
+            {
+                connection.Send("from six\n"u8);
+                Assert.That(ReadToEnd(connection), Is.EqualTo("inner got from six\n"));
+            }
+            var r = Harness.Finish(nonet);
+            Assert.That(r.ExitCode, Is.Zero, r.ToString());
+        }
+        finally
+        {
+            Stop(nonet);
+        }
+    }
+
+    [Test]
+    public void A_publish_whose_port_is_taken_on_ipv6_loopback_stops_nonet()
+    {
+        int port = FreeHostPort();
+        using var taken = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp) { DualMode = false };
+        taken.Bind(new IPEndPoint(IPAddress.IPv6Loopback, port));
+        taken.Listen(1);
+        string dir = Harness.TempDirectory(Who);
+        var r = Nonet("--publish", $"{port}", "touch", $"{dir}/ran");
+        Assert.That(r.ExitCode, Is.EqualTo(125), r.ToString());
+        Assert.That(r.Stderr, Is.EqualTo($"nonet: cannot publish port {port}: [::1]:{port} is already in use\n"));
+        Assert.That(File.Exists($"{dir}/ran"), Is.False);
+    }
+
+    [Test]
     public void A_host_connection_to_a_publish_with_no_inner_server_is_reset()
     {
         int port = FreeHostPort();
@@ -828,16 +864,17 @@ public sealed class ForwardingTests(Identity identity) : EndToEndTest(identity)
     /// <summary>Connects to a published port until the inner server's
     /// greeting arrives: before nonet listens the connection is refused, and
     /// before the inner server listens it is reset.</summary>
-    private static Socket ConnectToPublished(int port, Process nonet)
+    private static Socket ConnectToPublished(int port, Process nonet, IPAddress? address = null)
     {
+        address ??= IPAddress.Loopback;
         var deadline = DateTime.UtcNow.AddSeconds(15);
         var failures = new List<string>();
         while (true)
         {
-            var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 10_000 };
+            var s = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 10_000 };
             try
             {
-                s.Connect(IPAddress.Loopback, port);
+                s.Connect(address, port);
                 string greeting = ReadLine(s);
                 if (greeting == "hello")
                     return s;

@@ -41,11 +41,23 @@ public sealed class SanitizedLauncherTests(Identity identity) : EndToEndTest(ide
     public void An_exec_failure_is_reported()
     {
         string dir = Harness.TempDirectory(Who);
-        var make = Shell($"printf 'junk' > {dir}/junk && chmod 755 {dir}/junk");
+        var make = Shell($"printf '\\177ELF\\0junk' > {dir}/junk && chmod 755 {dir}/junk");
         Assert.That(make.ExitCode, Is.Zero, make.ToString());
         var r = Run($"{dir}/junk");
         Assert.That(r.ExitCode, Is.EqualTo(126), r.ToString());
         Assert.That(r.Stderr, Is.EqualTo($"nonet: {dir}/junk: Exec format error\n"));
+    }
+
+    [Test]
+    public void A_script_without_a_shebang_runs_with_bin_sh()
+    {
+        string dir = Harness.TempDirectory(Who);
+        var make = Shell($"printf 'echo \"$0\" \"$@\"\\n' > {dir}/script && chmod 755 {dir}/script");
+        Assert.That(make.ExitCode, Is.Zero, make.ToString());
+        var r = Run($"{dir}/script", "a", "b");
+        Assert.That(r.ExitCode, Is.Zero, r.ToString());
+        Assert.That(r.Stdout, Is.EqualTo($"{dir}/script a b\n"));
+        Assert.That(r.Stderr, Is.Empty);
     }
 
     [Test]

@@ -3,6 +3,7 @@ using System.Linq;
 using System.Collections.Generic;
 using System.IO;
 using Nonet.Config;
+using Nonet.Interop;
 using NUnit.Framework;
 
 namespace Nonet.Tests.Unit;
@@ -69,7 +70,7 @@ public sealed class NonetConfigurationTests
             File.WriteAllText(s, system);
         if (user is not null)
             File.WriteAllText(u, user);
-        return new ConfigPaths(s, u);
+        return new ConfigPaths(FilePath.Of(s), FilePath.Of(u));
     }
 
     private NonetConfiguration Load(ConfigPaths paths, Dictionary<string, string>? overrides = null) =>
@@ -135,7 +136,7 @@ public sealed class NonetConfigurationTests
     public void A_directory_in_place_of_the_file_is_an_error()
     {
         var paths = Files(null, null);
-        Directory.CreateDirectory(paths.User!);
+        Directory.CreateDirectory(paths.User!.Shown);
         var e = Assert.Throws<ConfigFileException>(() => Load(paths))!;
         Assert.That(e.Message, Is.EqualTo($"{dir}/user: is a directory, not a configuration file"));
     }
@@ -143,10 +144,26 @@ public sealed class NonetConfigurationTests
     [Test]
     public void Config_paths_follow_the_XDG_rules()
     {
-        Assert.That(ConfigPaths.FromEnvironment(n => n == "HOME" ? "/home/u" : null).User, Is.EqualTo("/home/u/.config/nonet/config"));
-        Assert.That(ConfigPaths.FromEnvironment(n => n switch { "HOME" => "/home/u", "XDG_CONFIG_HOME" => "/xdg", _ => null }).User, Is.EqualTo("/xdg/nonet/config"));
+        static Func<string, byte[]?> Env(string? home, string? xdg) => n => n switch
+        {
+            "HOME" => home is null ? null : System.Text.Encoding.UTF8.GetBytes(home),
+            "XDG_CONFIG_HOME" => xdg is null ? null : System.Text.Encoding.UTF8.GetBytes(xdg),
+            _ => null,
+        };
+        Assert.That(ConfigPaths.FromEnvironment(Env("/home/u", null)).User, Is.EqualTo(FilePath.Of("/home/u/.config/nonet/config")));
+        Assert.That(ConfigPaths.FromEnvironment(Env("/home/u/", null)).User, Is.EqualTo(FilePath.Of("/home/u/.config/nonet/config")));
+        Assert.That(ConfigPaths.FromEnvironment(Env("/home/u", "/xdg")).User, Is.EqualTo(FilePath.Of("/xdg/nonet/config")));
         // A relative XDG_CONFIG_HOME is invalid by the specification and ignored.
-        Assert.That(ConfigPaths.FromEnvironment(n => n switch { "HOME" => "/home/u", "XDG_CONFIG_HOME" => "rel", _ => null }).User, Is.EqualTo("/home/u/.config/nonet/config"));
-        Assert.That(ConfigPaths.FromEnvironment(_ => null), Is.EqualTo(new ConfigPaths("/etc/nonet/config", null)));
+        Assert.That(ConfigPaths.FromEnvironment(Env("/home/u", "rel")).User, Is.EqualTo(FilePath.Of("/home/u/.config/nonet/config")));
+        Assert.That(ConfigPaths.FromEnvironment(Env(null, null)), Is.EqualTo(new ConfigPaths(FilePath.Of("/etc/nonet/config"), null)));
+    }
+
+    [Test]
+    public void Config_paths_keep_bytes_that_are_not_UTF8()
+    {
+        byte[] home = [.. "/home/"u8, 0xff, 0xfe];
+        var paths = ConfigPaths.FromEnvironment(n => n == "HOME" ? home : null);
+        Assert.That(paths.User!.Bytes, Is.EqualTo((byte[])[.. home, .. "/.config/nonet/config"u8]));
+        Assert.That(paths.User.Shown, Is.EqualTo("/home/\\xff\\xfe/.config/nonet/config"));
     }
 }

@@ -14,6 +14,7 @@ internal sealed class FailureExplainerTests
 
     [TestCase(Errno.ENOENT, 127)]
     [TestCase(Errno.ENOTDIR, 127)]
+    [TestCase(Errno.ELOOP, 126)]
     [TestCase(Errno.EACCES, 126)]
     [TestCase(8 /* ENOEXEC */, 126)]
     public void Exec_failures_use_the_shell_convention(int errno, int exitCode)
@@ -106,5 +107,85 @@ internal sealed class FailureExplainerTests
     public void Id_maps_are_read_as_the_kernel_writes_them(string map, uint id, bool mapped)
     {
         Assert.That(HostFacts.IsMapped(map, id), Is.EqualTo(mapped));
+    }
+
+    [TestCase(Step.SpawnLauncher)]
+    [TestCase(Step.Clone)]
+    [TestCase(Step.Helper)]
+    public void The_process_limit_is_named_whichever_step_hit_it(Step step)
+    {
+        var facts = Facts() with { ProcessLimit = "12" };
+        var e = FailureExplainer.Explain(new LaunchFailure(step, Errno.EAGAIN, "/l"), facts);
+        Assert.That(e.ExitCode, Is.EqualTo(125));
+        Assert.That(FailureExplainer.OneLine(e), Does.StartWith("your process limit is reached: "));
+        Assert.That(e.Fix, Is.EqualTo("end some of your processes or raise the limit ('ulimit -u' is 12)"));
+    }
+
+    [Test]
+    public void Too_many_open_files_is_named_with_the_limit()
+    {
+        var e = FailureExplainer.Explain(new LaunchFailure(Step.SpawnLauncher, Errno.EMFILE, "/l"), Facts() with { OpenFileLimit = "4" });
+        Assert.That(FailureExplainer.OneLine(e), Is.EqualTo("too many open files: start launcher: Too many open files; raise the limit of open files ('ulimit -n' is 4)"));
+    }
+
+    [Test]
+    public void Arguments_too_long_are_not_blamed_on_the_launcher()
+    {
+        var e = FailureExplainer.Explain(new LaunchFailure(Step.SpawnLauncher, Errno.E2BIG, "/l"), Facts());
+        Assert.That(e.Message, Does.StartWith("the arguments are too long: "));
+        Assert.That(e.Fix, Does.Not.Contain("executable file"));
+    }
+
+    [Test]
+    public void A_zero_limit_in_a_nested_namespace_names_the_setting()
+    {
+        var e = FailureExplainer.Explain(new LaunchFailure(Step.Clone, Errno.ENOSPC),
+            Facts(new() { ["user.max_user_namespaces"] = "0" }, uid: 0, uidMap: "0 1000 1\n"));
+        Assert.That(e.Fix, Does.Contain("(user.max_user_namespaces=0)"));
+    }
+
+    [TestCase("#!/usr/bin/nope -x\necho\n", "tool: bad interpreter /usr/bin/nope: No such file or directory")]
+    [TestCase("#! /opt/x\techo", "tool: bad interpreter /opt/x: No such file or directory")]
+    [TestCase("#!/bin/\u001b[2J\n", "tool: bad interpreter /bin/\\x1b[2J: No such file or directory")]
+    [TestCase("\u007fELF", null)]
+    [TestCase("#!\n", null)]
+    public void A_missing_interpreter_is_named(string head, string? message)
+    {
+        var e = FailureExplainer.MissingInterpreter(new LaunchFailure(Step.Exec, Errno.ENOENT, "tool"), System.Text.Encoding.UTF8.GetBytes(head));
+        Assert.That(e?.Message, Is.EqualTo(message));
+        if (e is not null)
+            Assert.That(e.ExitCode, Is.EqualTo(127));
+    }
+}
+
+internal sealed class UserTextTests
+{
+    [TestCase("plain", "plain")]
+    [TestCase("\u001b]0;x\u0007", "\\x1b]0;x\\x07")]
+    [TestCase("caf\u00e9 \u009b", "caf\u00e9 \\xc2\\x9b")]
+    public void Control_characters_are_escaped(string text, string shown)
+    {
+        Assert.That(UserText.Show(text), Is.EqualTo(shown));
+    }
+
+    [Test]
+    public void Invalid_UTF8_is_escaped_byte_by_byte()
+    {
+        Assert.That(UserText.Show([0x61, 0xff, 0xfe, 0x62]), Is.EqualTo("a\\xff\\xfeb"));
+    }
+
+    [Test]
+    public void A_long_value_is_cut_with_its_length()
+    {
+        string shown = UserText.Quote(new string('a', 1000));
+        Assert.That(shown, Is.EqualTo(new string('a', 77) + "... (1000 bytes)"));
+        Assert.That(UserText.Quote(new string('a', 80)), Has.Length.EqualTo(80));
+    }
+
+    [Test]
+    public void A_cut_never_splits_an_escape()
+    {
+        Assert.That(UserText.Quote(new string('a', 73) + new string('\u0001', 10)), Is.EqualTo(new string('a', 73) + "\\x01... (83 bytes)"));
+        Assert.That(UserText.Quote(new string('a', 75) + new string('\u0001', 10)), Is.EqualTo(new string('a', 75) + "... (85 bytes)"));
     }
 }
