@@ -42,14 +42,17 @@ static: $(BUILD)/nonet-launcher
 
 host: $(BUILD)/nonet
 
-$(BUILD)/nonet-launcher: launcher/nonet-launcher.c launcher/status.h VERSION
+LAUNCHER_SOURCES := launcher/nonet-launcher.c launcher/lifetime.c
+LAUNCHER_HEADERS := launcher/status.h launcher/lifetime.h
+
+$(BUILD)/nonet-launcher: $(LAUNCHER_SOURCES) $(LAUNCHER_HEADERS) VERSION
 	@mkdir -p $(BUILD)
-	$(LAUNCHER_CC) $(LAUNCHER_CFLAGS) -static -o $@ $<
+	$(LAUNCHER_CC) $(LAUNCHER_CFLAGS) -static -o $@ $(LAUNCHER_SOURCES)
 
 # The same launcher under AddressSanitizer and UBSan, for the test run.
-$(BUILD)/nonet-launcher-sanitized: launcher/nonet-launcher.c launcher/status.h VERSION
+$(BUILD)/nonet-launcher-sanitized: $(LAUNCHER_SOURCES) $(LAUNCHER_HEADERS) VERSION
 	@mkdir -p $(BUILD)
-	$(CC) $(SANITIZE_CFLAGS) -o $@ $<
+	$(CC) $(SANITIZE_CFLAGS) -o $@ $(LAUNCHER_SOURCES)
 
 $(BUILD)/nonet: $(HOST_SOURCES)
 	@mkdir -p $(BUILD)

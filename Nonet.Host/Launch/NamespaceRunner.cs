@@ -119,6 +119,7 @@ internal static unsafe class NamespaceRunner
         LauncherStep.DropCaps => Step.DropCaps,
         LauncherStep.Listen => Step.Listen,
         LauncherStep.Helper => Step.Helper,
+        LauncherStep.Keeper => Step.Keeper,
         _ => Step.Exec,
     };
 

@@ -15,6 +15,7 @@ internal enum LauncherStep : uint
     Exec = 7,
     Listen = 8,
     Helper = 9,
+    Keeper = 10,
 }
 
 /// <summary>One record from the status pipe: a step and how it ended.</summary>
