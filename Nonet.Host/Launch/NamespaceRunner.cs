@@ -284,7 +284,9 @@ internal static unsafe class NamespaceRunner
             while (true)
             {
                 int st;
-                int r = Libc.waitpid(launcher, &st, Libc.WNOHANG);
+                int r = Libc.waitpid(launcher, &st, JobControl.WaitFlags);
+                if (r == launcher && JobControl.Follow(st, launcher))
+                    continue;
                 if (r == launcher)
                     return ExitStatusOf(st);
                 if (r < 0 && Libc.Errno != EINTR)
@@ -305,12 +307,15 @@ internal static unsafe class NamespaceRunner
     }
 
     /// <summary>One signal nonet received (a struct signalfd_siginfo): a
-    /// user's signal goes on to the launcher, and from it to the command.</summary>
+    /// user's signal goes on to the launcher, and from it to the command;
+    /// SIGCONT, whoever sent it, continues them (see <see cref="JobControl"/>).</summary>
     private static void PassOn(byte* info, int launcher)
     {
         int signo = *(int*)info;
         int code = *(int*)(info + 8);
-        if (signo != SIGCHLD && code <= 0)
+        if (signo == SIGCONT)
+            JobControl.Continue(launcher);
+        else if (signo != SIGCHLD && code <= 0)
             kill(launcher, signo);
     }
 
@@ -339,7 +344,9 @@ internal static unsafe class NamespaceRunner
             while (true)
             {
                 int st;
-                int r = Libc.waitpid(launcher, &st, Libc.WNOHANG);
+                int r = Libc.waitpid(launcher, &st, JobControl.WaitFlags);
+                if (r == launcher && JobControl.Follow(st, launcher))
+                    continue;
                 if (r == launcher)
                 {
                     status = ExitStatusOf(st);
