@@ -63,7 +63,7 @@ $(BUILD)/nonet: $(HOST_SOURCES)
 # what is missing (Debian/Ubuntu); otherwise it says what to install.
 # useradd only as root, which runs the tests a second time as an account it
 # creates (an ordinary user's PATH has no /usr/sbin).
-TEST_COMMANDS := /usr/bin/python3:python3 tmux:tmux bwrap:bubblewrap ip:iproute2 setpriv:util-linux unshare:util-linux \
+TEST_COMMANDS := /usr/bin/python3:python3 tmux:tmux bwrap:bubblewrap ip:iproute2 setpriv:util-linux unshare:util-linux less:less \
                  node:nodejs curl:curl git:git dig:dnsutils ping:iputils-ping script:bsdutils \
                  $(if $(filter 0,$(shell id -u)),useradd:passwd)
 

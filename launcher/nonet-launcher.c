@@ -16,7 +16,9 @@
  *      not be reached in a mount namespace of its own, gives up every
  *      capability and execs PATH;
  *   4. the parent stays behind: it forwards the host's signals to the
- *      command and exits with the command's status.
+ *      command, stops and continues with it (job control), exits with the
+ *      command's status, and first ends whatever the command left running
+ *      (lifetime.c).
  *
  * The sockets go to the host over CTRL_FD, one end of a SOCK_SEQPACKET
  * pair whose other end the host keeps:
@@ -55,6 +57,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lifetime.h"
 #include "mounts.h"
 #include "netns.h"
 #include "status.h"
@@ -109,7 +112,6 @@ static const char *hidden_paths[NONET_MAX_MOUNTS];
 static size_t n_hidden;
 static const char *read_only_paths[NONET_MAX_MOUNTS];
 static size_t n_read_only;
-static volatile sig_atomic_t child_pid;
 static struct sigaction original_actions[N_FORWARDED];
 static sigset_t original_mask;
 
@@ -156,21 +158,10 @@ static int parse_fd(const char *s)
 	return (int)v;
 }
 
-/* Parent side: a user's signal, passed on by the host, goes to the command.
- * Signals from the kernel or the terminal (si_code > 0) reached the whole
- * process group, the command included, so passing them on would double them. */
-static void forward_signal(int sig, siginfo_t *si, void *context)
-{
-	int saved_errno = errno;
-
-	(void)context;
-	if (si->si_code <= 0 && si->si_pid == getppid() && child_pid > 0)
-		(void)kill(child_pid, sig);
-	errno = saved_errno;
-}
-
-/* Parent side, before clone: hold the forwarded signals until the child
- * exists, and leave alone any the caller ignores (nohup, background jobs). */
+/* Parent side, before clone: hold the forwarded signals.  The parent never
+ * lets them through: lifetime_supervise() takes them with sigwaitinfo() and
+ * passes a user's on to the command, leaving alone any the caller ignores
+ * (nohup, background jobs).  The child gets the mask and dispositions back. */
 static int install_forwarders(void)
 {
 	sigset_t block;
@@ -183,17 +174,7 @@ static int install_forwarders(void)
 		return -1;
 
 	for (i = 0; i < N_FORWARDED; i++) {
-		struct sigaction sa;
-
 		if (sigaction(forwarded_signals[i], NULL, &original_actions[i]) < 0)
-			return -1;
-		if (original_actions[i].sa_handler == SIG_IGN)
-			continue;
-		memset(&sa, 0, sizeof sa);
-		sa.sa_sigaction = forward_signal;
-		sa.sa_flags = SA_SIGINFO | SA_RESTART;
-		sigfillset(&sa.sa_mask);
-		if (sigaction(forwarded_signals[i], &sa, NULL) < 0)
 			return -1;
 	}
 	return 0;
@@ -662,6 +643,7 @@ static int exec_command(char *path, char **argv)
 /* Runs in the child, in the new user namespace.  Never returns. */
 static void run_child(pid_t parent, char *path, char **argv)
 {
+	pid_t keeper;
 	int err;
 
 	restore_signal_dispositions();
@@ -735,6 +717,14 @@ static void run_child(pid_t parent, char *path, char **argv)
 	}
 	report(STEP_DROP_CAPS, 0, 0);
 
+	/* Ends what is left in the namespace should the launcher be killed. */
+	keeper = lifetime_start_keeper(parent);
+	if (keeper < 0) {
+		report(STEP_KEEPER, errno, 0);
+		_exit(EXIT_NONET_FAILED);
+	}
+	report(STEP_KEEPER, 0, (int)keeper);
+
 	if (n_publish > 0) {
 		pid_t helper = start_helper(parent);
 
@@ -761,21 +751,6 @@ static void run_child(pid_t parent, char *path, char **argv)
 	_exit(err == ENOENT || err == ENOTDIR ? 127 : 126);
 }
 
-static int wait_for_child(pid_t pid)
-{
-	int st;
-
-	while (waitpid(pid, &st, 0) < 0) {
-		if (errno != EINTR)
-			return EXIT_NONET_FAILED;
-	}
-	if (WIFEXITED(st))
-		return WEXITSTATUS(st);
-	if (WIFSIGNALED(st))
-		return 128 + WTERMSIG(st);
-	return EXIT_NONET_FAILED;
-}
-
 /* Parent side, after the command ended: the child wrote the helper's pid
  * (and closed the pipe at execve); end the helper and reap it, so that
  * nothing of nonet's is left in the namespace when nonet exits. */
@@ -790,10 +765,11 @@ static void end_helper(void)
 		n = read(helper_pid_pipe[0], &helper, sizeof helper);
 	while (n < 0 && errno == EINTR);
 	close(helper_pid_pipe[0]);
-	if (n != (ssize_t)sizeof helper || helper <= 0)
+	/* Reaped already if it died: its pid may be another's now. */
+	if (n != (ssize_t)sizeof helper || !lifetime_is_child(helper))
 		return;
 	(void)kill(helper, SIGKILL);
-	while (waitpid(helper, NULL, 0) < 0 && errno == EINTR)
+	while (waitpid(helper, NULL, __WALL) < 0 && errno == EINTR)
 		;
 }
 
@@ -877,9 +853,9 @@ int main(int argc, char **argv)
 	    (ctrl_fd >= 0 && fcntl(ctrl_fd, F_SETFD, FD_CLOEXEC) < 0))
 		usage();
 
-	/* 2. Die with the host, so nothing outlives a SIGKILLed nonet. */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || reset_libc_internal_signals() < 0 ||
-	    install_forwarders() < 0) {
+	/* 2. Signals, and learn of the host's death (even by SIGKILL), so that
+	 * nothing outlives nonet. */
+	if (reset_libc_internal_signals() < 0 || install_forwarders() < 0 || lifetime_prepare() < 0) {
 		report(STEP_START, errno, 0);
 		return EXIT_NONET_FAILED;
 	}
@@ -891,7 +867,7 @@ int main(int argc, char **argv)
 	}
 
 	/* 3. The child: fork semantics, in a new user namespace. */
-	pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, NULL, NULL, NULL, NULL);
+	pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | lifetime_exit_signal(), NULL, NULL, NULL, NULL);
 	if (pid < 0) {
 		report(STEP_CLONE, errno, 0);
 		return EXIT_NONET_FAILED;
@@ -901,7 +877,6 @@ int main(int argc, char **argv)
 
 	/* 4. Hand the pid to the host; from here on the child reports alone,
 	 * and the host sees end-of-file once the command has started. */
-	child_pid = pid;
 	report(STEP_CLONE, 0, (int)pid);
 	close(go_fd);
 	close(status_fd);
@@ -909,11 +884,12 @@ int main(int argc, char **argv)
 		close(ctrl_fd);
 	if (helper_pid_pipe[1] >= 0)
 		close(helper_pid_pipe[1]);
-	(void)sigprocmask(SIG_SETMASK, &original_mask, NULL);
 
-	/* 5. Stay until the command ends, and end the same way; the --publish
-	 * helper, also a child of this process, ends with it. */
-	status = wait_for_child(pid);
+	/* 5. Stay until the command ends, stopping and continuing with it,
+	 * and end the same way; the --publish helper, also a child of this
+	 * process, ends with it, and so does anything the command left. */
+	status = lifetime_supervise(pid, forwarded_signals, N_FORWARDED);
 	end_helper();
+	lifetime_end();
 	return status;
 }

@@ -15,6 +15,8 @@ internal static unsafe partial class Libc
     private const string Name = "libc";
 
     public const int WNOHANG = 1;
+    public const int WUNTRACED = 2;
+    public const int WCONTINUED = 8;
     public const int SFD_CLOEXEC = 0x80000;
     public const int SFD_NONBLOCK = 0x800;
     public const short POSIX_SPAWN_SETSIGDEF = 0x04;

@@ -25,6 +25,7 @@ internal enum Step
     Helper,
     Dns,
     Mounts,
+    Keeper,
     Exec,
     LauncherEnded,
 }
@@ -89,6 +90,8 @@ internal static class FailureExplainer
                     ? $"cannot create a mount namespace: unshare: {error}"
                     : $"cannot {(InsidePlan.KernelSettings.Contains(failure.Subject) ? "make read-only" : "hide")} {failure.Subject} inside: {error}",
                     failure.Errno is Errno.EPERM or Errno.EACCES ? ContainerAdvice : null);
+            case Step.Keeper:
+                return Nonet($"cannot start the process that ends the command's leftovers: {error}", null);
             case Step.Exec:
                 // The shell's convention: 127 when there is no such file, 126
                 // when it exists but cannot be run (a symbolic-link loop too).
@@ -215,6 +218,7 @@ internal static class FailureExplainer
         [Step.Helper] = "start publish helper",
         [Step.Dns] = "answer name lookups",
         [Step.Mounts] = "mount namespace",
+        [Step.Keeper] = "start keeper",
         [Step.Exec] = "exec command",
         [Step.LauncherEnded] = "launcher ended early",
     };

@@ -154,6 +154,7 @@ internal static unsafe class NamespaceRunner
         LauncherStep.Helper => Step.Helper,
         LauncherStep.Dns => Step.Dns,
         LauncherStep.Mounts => Step.Mounts,
+        LauncherStep.Keeper => Step.Keeper,
         _ => Step.Exec,
     };
 
@@ -306,12 +307,15 @@ internal static unsafe class NamespaceRunner
     }
 
     /// <summary>One signal nonet received (a struct signalfd_siginfo): a
-    /// user's signal goes on to the launcher, and from it to the command.</summary>
+    /// user's signal goes on to the launcher, and from it to the command;
+    /// SIGCONT, whoever sent it, continues them (see <see cref="JobControl"/>).</summary>
     private static void PassOn(byte* info, int launcher)
     {
         int signo = *(int*)info;
         int code = *(int*)(info + 8);
-        if (signo != SIGCHLD && code <= 0)
+        if (signo == SIGCONT)
+            JobControl.Continue(launcher);
+        else if (signo != SIGCHLD && code <= 0)
             kill(launcher, signo);
     }
 
@@ -344,7 +348,9 @@ internal static unsafe class NamespaceRunner
             while (true)
             {
                 int st;
-                int r = Libc.waitpid(launcher, &st, Libc.WNOHANG);
+                int r = Libc.waitpid(launcher, &st, JobControl.WaitFlags);
+                if (r == launcher && JobControl.Follow(st, launcher))
+                    continue;
                 if (r == launcher)
                 {
                     status = ExitStatusOf(st);

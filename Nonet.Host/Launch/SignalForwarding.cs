@@ -23,7 +23,7 @@ internal static unsafe class SignalForwarding
     /// <summary>The mask nonet was started with, for the launcher to restore.</summary>
     public static sigset_t OriginalMask => original;
 
-    /// <summary>Forwarded signals plus SIGCHLD.</summary>
+    /// <summary>Forwarded signals, job-control signals and SIGCHLD.</summary>
     public static sigset_t Held => held;
 
     /// <summary>
@@ -40,7 +40,7 @@ internal static unsafe class SignalForwarding
     }
 
     /// <summary>
-    /// Blocks the forwarded signals and SIGCHLD in every thread.  A signal a
+    /// Blocks the forwarded signals, the job-control signals and SIGCHLD in every thread.  A signal a
     /// process gets goes to any thread that does not block it, and the
     /// NativeAOT runtime starts its finalizer thread before Main.  That
     /// thread was started holding them when Native/early_signals.c is linked
@@ -52,6 +52,8 @@ internal static unsafe class SignalForwarding
         sigset_t set;
         sigemptyset(&set);
         foreach (int sig in Forwarded)
+            sigaddset(&set, sig);
+        foreach (int sig in JobControl.Signals)
             sigaddset(&set, sig);
         sigaddset(&set, SIGCHLD);
         held = set;

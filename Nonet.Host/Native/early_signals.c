@@ -9,7 +9,8 @@
  * Otherwise the host would have to get code run on the finalizer thread,
  * which takes a garbage collection (about 0.25 ms of a 3.5 ms start).
  *
- * The list must match Forwarded in Launch/SignalForwarding.cs, which checks
+ * The list must match Forwarded in Launch/SignalForwarding.cs and Signals in
+ * Launch/JobControl.cs; SignalForwarding checks
  * that every signal it needs is in the set held here.
  */
 #define _GNU_SOURCE
@@ -26,6 +27,7 @@ __attribute__((constructor)) static void hold_forwarded_signals(void)
 {
 	static const int forwarded[] = {
 		SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD,
+		SIGTSTP, SIGTTIN, SIGTTOU, SIGCONT, /* JobControl.Signals */
 	};
 	size_t i;
 

@@ -1,0 +1,555 @@
+/*
+ * lifetime.c: nothing outlives nonet, and job control (see lifetime.h).
+ *
+ * Who ends what:
+ *
+ *   - the command exits: the launcher (parent side, a child subreaper, so
+ *     every orphan of the command is its child) ends what is left;
+ *   - the host dies (even of SIGKILL): the launcher gets DEATH_SIGNAL (its
+ *     parent-death signal) and does the same, the command included;
+ *   - the launcher dies (even of SIGKILL): the command dies of its own
+ *     parent-death signal (SIGKILL, set in run_child), and the keeper, a
+ *     sibling of the command in the network namespace, gets DEATH_SIGNAL and
+ *     ends every process left in that namespace.
+ *
+ * "Left" means: a child of the launcher (an orphan of the command) or a
+ * process in the command's network namespace.  No PID namespace is used: the
+ * command keeps its pid and sees the host's processes.  Processes are found
+ * in /proc and signalled through their /proc/PID directory, a pidfd
+ * (pidfd_send_signal(2), Linux 5.1): a pid that was reused between the look
+ * and the signal is not signalled.
+ *
+ * The cost on a command that leaves nothing behind is one waitid(): the
+ * command, the keeper and the --publish helper are "clone" children (exit
+ * signal EXIT_SIGNAL, not SIGCHLD), and the kernel gives an orphan that
+ * reaches the subreaper SIGCHLD, so "no child waitable without __WALL" means
+ * nothing is left.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lifetime.h"
+
+#ifndef PR_SET_CHILD_SUBREAPER
+#define PR_SET_CHILD_SUBREAPER 36
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+#ifndef __WALL
+#define __WALL 0x40000000
+#endif
+
+/* The parent-death signal of the launcher and of the keeper: catchable, and
+ * never one the host passes on.  Always blocked, taken with sigwaitinfo(). */
+#define DEATH_SIGNAL (SIGRTMIN + 1)
+/* The child's exit signal: anything but SIGCHLD makes it a "clone" child (see
+ * above); SIGURG is ignored by default, should it ever be unblocked. */
+#define EXIT_SIGNAL SIGURG
+
+/* How long SIGKILL may take before the launcher gives up (a process stuck in
+ * the kernel, on a dead NFS server say). */
+#define KILL_TIMEOUT_MS 5000
+/* While waiting, how often to look again for processes that are not the
+ * launcher's children (their end sends it nothing). */
+#define POLL_MS 20
+
+/* From <linux/capability.h>, which musl does not ship. */
+#define CAPABILITY_VERSION_3 0x20080522
+struct cap_header {
+	uint32_t version;
+	int pid;
+};
+struct cap_data {
+	uint32_t effective, permitted, inheritable;
+};
+
+static pid_t host_pid;
+static int keeper_pipe[2] = { -1, -1 }; /* child to parent: the keeper's pid */
+static pid_t keeper_pid;
+static int ending;                      /* SIGTERM sent; the grace runs */
+static struct timespec grace_end;
+static pid_t terminated[1024];          /* sent SIGTERM already, once is enough */
+static size_t n_terminated;
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static long long ms_of(const struct timespec *ts)
+{
+	return (long long)ts->tv_sec * 1000 + ts->tv_nsec / 1000000;
+}
+
+/* State (R, S, T, Z...) and parent of the process whose /proc directory is
+ * DFD; -1 if it is gone. */
+static int read_stat(int dfd, char *state, pid_t *ppid)
+{
+	char buf[512];
+	ssize_t n;
+	char *p;
+	int fd = openat(dfd, "stat", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	do
+		n = read(fd, buf, sizeof buf - 1);
+	while (n < 0 && errno == EINTR);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	/* "PID (COMM) S PPID ...": COMM may hold anything, ')' included. */
+	p = strrchr(buf, ')');
+	if (p == NULL || p[1] != ' ' || p[2] == '\0' || p[3] != ' ')
+		return -1;
+	*state = p[2];
+	*ppid = (pid_t)strtol(p + 4, NULL, 10);
+	return 0;
+}
+
+static int state_of(pid_t pid, char *state, pid_t *ppid)
+{
+	char path[32];
+	int dfd, rc;
+
+	snprintf(path, sizeof path, "/proc/%d", (int)pid);
+	dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -1;
+	rc = read_stat(dfd, state, ppid);
+	close(dfd);
+	return rc;
+}
+
+int lifetime_is_child(pid_t pid)
+{
+	char state;
+	pid_t ppid;
+
+	return pid > 0 && state_of(pid, &state, &ppid) == 0 && ppid == getpid();
+}
+
+/* Stopped by a signal (not by a tracer). */
+static int is_stopped(pid_t pid)
+{
+	char state;
+	pid_t ppid;
+
+	return state_of(pid, &state, &ppid) == 0 && state == 'T';
+}
+
+/* The signal goes to the process DFD refers to, never to a successor with
+ * the same pid; kill() only on kernels without pidfd_send_signal(). */
+static void signal_process(int dfd, pid_t pid, int sig)
+{
+	if (syscall(SYS_pidfd_send_signal, dfd, sig, NULL, 0) < 0 && errno == ENOSYS)
+		(void)kill(pid, sig);
+}
+
+static int was_terminated(pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < n_terminated; i++) {
+		if (terminated[i] == pid)
+			return 1;
+	}
+	if (n_terminated < sizeof terminated / sizeof terminated[0])
+		terminated[n_terminated++] = pid;
+	return 0;
+}
+
+/*
+ * Every live process that is a child of PARENT (if > 0) or in the network
+ * namespace NETNS (if not NULL), but neither this one nor EXCEPT, gets SIG
+ * (0: none, only count; SIGTERM: once each, and SIGCONT if stopped, so that
+ * it can act on it).  Returns how many there were.
+ */
+static int sweep(int sig, pid_t parent, pid_t except, const struct stat *netns)
+{
+	DIR *proc = opendir("/proc");
+	struct dirent *e;
+	pid_t self = getpid();
+	int found = 0;
+
+	if (proc == NULL)
+		return 0;
+	while ((e = readdir(proc)) != NULL) {
+		char *end;
+		long pid = strtol(e->d_name, &end, 10);
+		char state;
+		pid_t ppid;
+		int dfd, member;
+
+		if (*end != '\0' || pid <= 0 || pid == self || pid == except)
+			continue;
+		dfd = openat(dirfd(proc), e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0)
+			continue;
+		if (read_stat(dfd, &state, &ppid) < 0 || state == 'Z' || state == 'X') {
+			close(dfd);
+			continue;
+		}
+		member = parent > 0 && ppid == parent;
+		if (!member && netns != NULL) {
+			struct stat st;
+
+			member = fstatat(dfd, "ns/net", &st, 0) == 0 &&
+				 st.st_ino == netns->st_ino && st.st_dev == netns->st_dev;
+		}
+		if (member) {
+			found++;
+			if (sig == SIGTERM && !was_terminated((pid_t)pid)) {
+				signal_process(dfd, (pid_t)pid, SIGTERM);
+				if (state == 'T')
+					signal_process(dfd, (pid_t)pid, SIGCONT);
+			} else if (sig != 0 && sig != SIGTERM) {
+				signal_process(dfd, (pid_t)pid, sig);
+			}
+		}
+		close(dfd);
+	}
+	closedir(proc);
+	return found;
+}
+
+/* Up to MS milliseconds for one of SET, or for nothing. */
+static void wait_for(const sigset_t *set, long long ms)
+{
+	struct timespec ts;
+
+	if (ms <= 0)
+		return;
+	ts.tv_sec = (time_t)(ms / 1000);
+	ts.tv_nsec = (long)(ms % 1000) * 1000000;
+	(void)sigtimedwait(set, NULL, &ts);
+}
+
+/*
+ * End every process that PARENT's children or the namespace NETNS hold,
+ * except EXCEPT: SIGTERM (unless already sent: the grace then ends at
+ * GRACE_END), up to LIFETIME_GRACE_MS for them to go, then SIGKILL until none
+ * is left.  The launcher reaps its children as they die; the keeper has
+ * none.
+ */
+static void end_all(pid_t parent, pid_t except, const struct stat *netns)
+{
+	sigset_t children;
+	long long deadline;
+
+	sigemptyset(&children);
+	sigaddset(&children, SIGCHLD);
+	sigaddset(&children, EXIT_SIGNAL);
+	if (!ending) {
+		ending = 1;
+		clock_gettime(CLOCK_MONOTONIC, &grace_end);
+		grace_end.tv_sec += LIFETIME_GRACE_MS / 1000;
+	}
+	deadline = ms_of(&grace_end);
+	for (;;) {
+		if (parent > 0)
+			while (waitpid(-1, NULL, WNOHANG | __WALL) > 0)
+				;
+		if (sweep(SIGTERM, parent, except, netns) == 0)
+			return;
+		if (now_ms() >= deadline)
+			break;
+		wait_for(&children, deadline - now_ms() < POLL_MS ? deadline - now_ms() : POLL_MS);
+	}
+	deadline = now_ms() + KILL_TIMEOUT_MS;
+	while (sweep(SIGKILL, parent, except, netns) > 0 && now_ms() < deadline) {
+		if (parent > 0)
+			while (waitpid(-1, NULL, WNOHANG | __WALL) > 0)
+				;
+		wait_for(&children, 5);
+	}
+}
+
+int lifetime_prepare(void)
+{
+	sigset_t held;
+
+	host_pid = getppid();
+	sigemptyset(&held);
+	sigaddset(&held, SIGCHLD);
+	sigaddset(&held, EXIT_SIGNAL);
+	sigaddset(&held, DEATH_SIGNAL);
+	sigaddset(&held, SIGTSTP);
+	sigaddset(&held, SIGTTIN);
+	sigaddset(&held, SIGTTOU);
+	sigaddset(&held, SIGCONT);
+	if (sigprocmask(SIG_BLOCK, &held, NULL) < 0 ||
+	    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0 ||
+	    prctl(PR_SET_PDEATHSIG, DEATH_SIGNAL, 0, 0, 0) < 0)
+		return -1;
+	/* The host may have died before the signal was set. */
+	if (getppid() != host_pid) {
+		errno = ESRCH;
+		return -1;
+	}
+	return pipe2(keeper_pipe, O_CLOEXEC | O_NONBLOCK);
+}
+
+int lifetime_exit_signal(void)
+{
+	return EXIT_SIGNAL;
+}
+
+/* Keeper side: every descriptor closed.  close_range() needs Linux 5.9. */
+static void close_all(void)
+{
+	int fd;
+
+	if (syscall(SYS_close_range, 0u, ~0u, 0u) == 0)
+		return;
+	for (fd = 0; fd < 65536; fd++)
+		close(fd);
+}
+
+/*
+ * The keeper: waits, in the namespace, for the launcher to die, then ends
+ * every process left in the namespace.  It holds no descriptor and no
+ * capability, and is in a session of its own, so that neither the terminal
+ * nor a signal to nonet's process group reaches it.  The launcher kills it
+ * (SIGKILL) once it has ended everything itself.  Never returns.
+ */
+static void run_keeper(pid_t launcher)
+{
+	struct cap_header header = { CAPABILITY_VERSION_3, 0 };
+	struct cap_data none[2];
+	struct stat netns;
+	sigset_t all, death;
+
+	sigfillset(&all);
+	(void)sigprocmask(SIG_SETMASK, &all, NULL);
+	if (prctl(PR_SET_PDEATHSIG, DEATH_SIGNAL, 0, 0, 0) < 0)
+		_exit(125);
+	close_all();
+	memset(none, 0, sizeof none);
+	if (syscall(SYS_capset, &header, none) < 0 || stat("/proc/self/ns/net", &netns) < 0)
+		_exit(125);
+	(void)setsid();
+	(void)prctl(PR_SET_NAME, "nonet-keeper", 0, 0, 0);
+
+	sigemptyset(&death);
+	sigaddset(&death, DEATH_SIGNAL);
+	/* Anyone may send DEATH_SIGNAL; only a new parent means the launcher died. */
+	while (getppid() == launcher)
+		(void)sigwaitinfo(&death, NULL);
+	end_all(0, 0, &netns);
+	_exit(0);
+}
+
+pid_t lifetime_start_keeper(pid_t parent)
+{
+	/* CLONE_PARENT: a sibling of the command, not its child (the command
+	 * must not see it among its children), so a child of the launcher
+	 * whose death it notices. */
+	pid_t pid = (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, NULL, NULL, NULL, NULL);
+
+	if (pid == 0)
+		run_keeper(parent);
+	if (pid > 0) {
+		ssize_t n;
+
+		do
+			n = write(keeper_pipe[1], &pid, sizeof pid);
+		while (n < 0 && errno == EINTR);
+		close(keeper_pipe[1]);
+		keeper_pipe[1] = -1;
+	}
+	return pid;
+}
+
+/* Parent side: the keeper's pid, once the child has written it. */
+static void read_keeper_pid(void)
+{
+	pid_t pid;
+	ssize_t n;
+
+	if (keeper_pipe[0] < 0)
+		return;
+	do
+		n = read(keeper_pipe[0], &pid, sizeof pid);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && errno == EAGAIN)
+		return; /* not yet */
+	close(keeper_pipe[0]);
+	keeper_pipe[0] = -1;
+	if (n == (ssize_t)sizeof pid && pid > 0)
+		keeper_pid = pid;
+}
+
+/* Parent side: stop with SIG, as the command did, so that whoever waits for
+ * nonet sees it stopped by the same signal; returns once continued.  The
+ * signal, queued while blocked and then let through, stops the process
+ * once, with its default action whatever nonet was given. */
+static void stop_self(int sig)
+{
+	struct sigaction dfl, saved;
+	sigset_t one;
+
+	if (sig == SIGSTOP) {
+		(void)kill(getpid(), SIGSTOP);
+		return;
+	}
+	memset(&dfl, 0, sizeof dfl);
+	dfl.sa_handler = SIG_DFL;
+	if (sigaction(sig, &dfl, &saved) < 0)
+		return;
+	sigemptyset(&one);
+	sigaddset(&one, sig);
+	(void)kill(getpid(), sig);
+	(void)sigprocmask(SIG_UNBLOCK, &one, NULL);
+	(void)sigprocmask(SIG_BLOCK, &one, NULL);
+	(void)sigaction(sig, &saved, NULL);
+}
+
+/* Parent side: reap every child that changed state.  Returns 1 with *status
+ * once the command has exited; sets *stop to the signal that stopped it. */
+static int reap(pid_t command, int *status, int *stop)
+{
+	for (;;) {
+		siginfo_t si;
+
+		memset(&si, 0, sizeof si);
+		if (waitid(P_ALL, 0, &si, WEXITED | WSTOPPED | WCONTINUED | WNOHANG | __WALL) < 0 ||
+		    si.si_pid == 0)
+			return 0;
+		if (si.si_pid != command)
+			continue; /* an orphan or a helper: reaped, nothing more */
+		switch (si.si_code) {
+		case CLD_EXITED:
+			*status = si.si_status;
+			return 1;
+		case CLD_KILLED:
+		case CLD_DUMPED:
+			*status = 128 + si.si_status;
+			return 1;
+		case CLD_STOPPED:
+			*stop = si.si_status;
+			break;
+		case CLD_CONTINUED:
+			*stop = 0;
+			break;
+		}
+	}
+}
+
+int lifetime_supervise(pid_t command, const int *forwarded, size_t n_forwarded)
+{
+	sigset_t wanted;
+	size_t i;
+
+	if (keeper_pipe[1] >= 0) {
+		close(keeper_pipe[1]);
+		keeper_pipe[1] = -1;
+	}
+	sigemptyset(&wanted);
+	sigaddset(&wanted, SIGCHLD);
+	sigaddset(&wanted, EXIT_SIGNAL);
+	sigaddset(&wanted, DEATH_SIGNAL);
+	sigaddset(&wanted, SIGTSTP);
+	sigaddset(&wanted, SIGTTIN);
+	sigaddset(&wanted, SIGTTOU);
+	sigaddset(&wanted, SIGCONT);
+	/* A forwarded signal the caller ignores stays ignored (nohup). */
+	for (i = 0; i < n_forwarded; i++) {
+		struct sigaction sa;
+
+		if (sigaction(forwarded[i], NULL, &sa) == 0 && sa.sa_handler != SIG_IGN)
+			sigaddset(&wanted, forwarded[i]);
+	}
+
+	for (;;) {
+		siginfo_t si;
+		int sig = sigwaitinfo(&wanted, &si);
+		int status = 0, stop = 0;
+
+		if (sig < 0)
+			continue; /* EINTR: a stop and continue */
+		if (sig == SIGCHLD || sig == EXIT_SIGNAL) {
+			if (reap(command, &status, &stop))
+				return status;
+			/* The command stopped: so does nonet, unless it was
+			 * continued meanwhile. */
+			if (stop != 0 && is_stopped(command))
+				stop_self(stop);
+		} else if (sig == DEATH_SIGNAL) {
+			if (getppid() == host_pid)
+				continue;
+			/* The host died: end everything, the command first. */
+			read_keeper_pid();
+			ending = 1;
+			clock_gettime(CLOCK_MONOTONIC, &grace_end);
+			grace_end.tv_sec += LIFETIME_GRACE_MS / 1000;
+			(void)sweep(SIGTERM, getpid(), keeper_pid, NULL);
+			return 128 + SIGKILL;
+		} else if (sig == SIGCONT) {
+			/* Continued (by the host, the shell, anyone): the command
+			 * too, unless it already is (a SIGCONT to the whole
+			 * process group reached it directly). */
+			if (is_stopped(command))
+				(void)kill(command, SIGCONT);
+		} else if (si.si_code <= 0 && si.si_pid == host_pid) {
+			/* A user's signal, passed on by the host.  Signals from
+			 * the kernel or the terminal (si_code > 0) reached the
+			 * whole process group, the command included. */
+			(void)kill(command, sig);
+		}
+	}
+}
+
+void lifetime_end(void)
+{
+	struct stat netns, own;
+	const struct stat *inside = NULL;
+	siginfo_t si;
+	char path[48];
+
+	read_keeper_pid();
+	while (waitpid(-1, NULL, WNOHANG | __WALL) > 0)
+		;
+	/* Nothing left: no child but the keeper (see the top of this file). */
+	memset(&si, 0, sizeof si);
+	if (!ending && waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 && errno == ECHILD)
+		goto keeper;
+
+	/* The namespace, through the keeper (a child: its pid is its own);
+	 * never the launcher's own. */
+	snprintf(path, sizeof path, "/proc/%d/ns/net", (int)keeper_pid);
+	if (lifetime_is_child(keeper_pid) && stat(path, &netns) == 0 &&
+	    stat("/proc/self/ns/net", &own) == 0 &&
+	    (netns.st_ino != own.st_ino || netns.st_dev != own.st_dev))
+		inside = &netns;
+	end_all(getpid(), keeper_pid, inside);
+
+keeper:
+	if (lifetime_is_child(keeper_pid)) {
+		(void)kill(keeper_pid, SIGKILL);
+		while (waitpid(keeper_pid, NULL, __WALL) < 0 && errno == EINTR)
+			;
+	}
+}
