@@ -42,14 +42,17 @@ static: $(BUILD)/nonet-launcher
 
 host: $(BUILD)/nonet
 
-$(BUILD)/nonet-launcher: launcher/nonet-launcher.c launcher/status.h VERSION
+LAUNCHER_SOURCES := $(wildcard launcher/*.c)
+LAUNCHER_HEADERS := $(wildcard launcher/*.h)
+
+$(BUILD)/nonet-launcher: $(LAUNCHER_SOURCES) $(LAUNCHER_HEADERS) VERSION
 	@mkdir -p $(BUILD)
-	$(LAUNCHER_CC) $(LAUNCHER_CFLAGS) -static -o $@ $<
+	$(LAUNCHER_CC) $(LAUNCHER_CFLAGS) -static -o $@ $(LAUNCHER_SOURCES)
 
 # The same launcher under AddressSanitizer and UBSan, for the test run.
-$(BUILD)/nonet-launcher-sanitized: launcher/nonet-launcher.c launcher/status.h VERSION
+$(BUILD)/nonet-launcher-sanitized: $(LAUNCHER_SOURCES) $(LAUNCHER_HEADERS) VERSION
 	@mkdir -p $(BUILD)
-	$(CC) $(SANITIZE_CFLAGS) -o $@ $<
+	$(CC) $(SANITIZE_CFLAGS) -o $@ $(LAUNCHER_SOURCES)
 
 $(BUILD)/nonet: $(HOST_SOURCES)
 	@mkdir -p $(BUILD)
@@ -61,6 +64,7 @@ $(BUILD)/nonet: $(HOST_SOURCES)
 # useradd only as root, which runs the tests a second time as an account it
 # creates (an ordinary user's PATH has no /usr/sbin).
 TEST_COMMANDS := /usr/bin/python3:python3 tmux:tmux bwrap:bubblewrap ip:iproute2 setpriv:util-linux unshare:util-linux \
+                 node:nodejs curl:curl git:git dig:dnsutils ping:iputils-ping script:bsdutils \
                  $(if $(filter 0,$(shell id -u)),useradd:passwd)
 
 test-deps:

@@ -81,6 +81,8 @@ internal static class Program
         var overrides = new Dictionary<string, string>();
         if (command.LauncherOverride is { } launcherOption)
             overrides["launcher"] = launcherOption;
+        if (command.HintOverride is { } hintOption)
+            overrides["hint"] = hintOption;
         var configuration = NonetConfiguration.Load(
             ConfigPaths.FromEnvironment(RawProcess.GetEnvironmentVariable), overrides, StdStreams.Error);
 
@@ -95,13 +97,15 @@ internal static class Program
         }
 
         var launcher = LocateLauncher(configuration);
+        var hint = configuration.Describe("hint");
+        var hintMode = Dns.LookupHint.ParseMode(hint.Value, hint.Source);
         var argv = command.Command.Count > 0 ? command.Command : [ChooseShell(configuration)];
         var resolved = CommandResolver.Resolve(argv[0], RawProcess.GetEnvironmentVariable("PATH"));
         var plan = PlanFor(configuration, command);
 
         SignalForwarding.HoldInAllThreads();
         using var forwarder = plan.IsEmpty ? null : PortForwarder.Prepare(plan);
-        var result = NamespaceRunner.Run(new LaunchRequest(launcher.Bytes, resolved.Path, argv, Forwarder: forwarder));
+        var result = NamespaceRunner.Run(new LaunchRequest(launcher.Bytes, resolved.Path, argv, HostInside(), Forwarder: forwarder));
         if (result.Failure is { } failure)
         {
             var explanation = FailureExplainer.Explain(failure, HostFacts.Read());
@@ -110,6 +114,8 @@ internal static class Program
             StdStreams.Error(FailureExplainer.OneLine(explanation));
             return explanation.ExitCode;
         }
+        if (Dns.LookupHint.ShouldShow(hintMode, result.ExitStatus, result.Lookups, Tmds.Linux.LibC.isatty(2) == 1))
+            StdStreams.Error(Dns.LookupHint.Line(result.Lookups));
         return result.ExitStatus;
     }
 
@@ -130,6 +136,12 @@ internal static class Program
             Configured("forward").Concat(Given(command.Forwards, "--forward")),
             Configured("publish").Concat(Given(command.Publishes, "--publish")));
     }
+
+    /// <summary>What the namespace gets from this host: its nameservers to
+    /// answer, the resolver daemons' sockets to hide, and for root the
+    /// kernel's settings made read-only.</summary>
+    public static InsidePlan HostInside() =>
+        InsidePlan.For(HostFiles.ReadSmall(Dns.ResolvConf.DefaultPath), HostFiles.Exists, Tmds.Linux.LibC.geteuid() == 0);
 
     public static FilePath LocateLauncher(NonetConfiguration configuration) =>
         LauncherLocator.Locate(configuration.Describe("launcher"), HostExecutable.Parent());

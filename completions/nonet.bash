@@ -46,7 +46,7 @@ _nonet()
     elif [[ ${words[cword]} == -*=* ]]; then
         :
     elif [[ $cur == -* ]]; then
-        local options='--self-test --json --print-config --launcher --forward --publish --version --help -h --'
+        local options='--self-test --json --print-config --launcher --forward --publish --hint --no-hint --version --help -h --'
         mapfile -t COMPREPLY < <(compgen -W "$options" -- "$cur")
     else
         # The first word that is not an option: the command's name.

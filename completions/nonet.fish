@@ -33,6 +33,8 @@ complete -c nonet -n $opts -l print-config -d "Show each setting's effective val
 complete -c nonet -n $opts -l launcher -r -F -d 'Use this nonet-launcher'
 complete -c nonet -n $opts -l forward -x -d 'Let the command reach a TCP port outside: [HOSTADDR:]PORT[:INNERPORT]'
 complete -c nonet -n $opts -l publish -x -d 'Let the caller reach a TCP server of the command: [INNERPORT:]PORT'
+complete -c nonet -n $opts -l hint -d 'After a failing command, say which name lookups nonet answered'
+complete -c nonet -n $opts -l no-hint -d 'Never say which name lookups nonet answered'
 complete -c nonet -n $opts -l version -d 'Show the versions of nonet and its launcher'
 complete -c nonet -n $opts -s h -l help -d 'Show help'
 

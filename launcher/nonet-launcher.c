@@ -1,7 +1,8 @@
 /*
  * nonet-launcher: the small static helper that nonet(1) starts.
  *
- *   nonet-launcher [-c CTRL_FD [-f PORT]... [-p PORT]...] STATUS_FD GO_FD PATH ARGV0 [ARG...]
+ *   nonet-launcher [-c CTRL_FD [-f PORT]... [-p PORT]... [-n ADDR]...
+ *                  [-H PATH]... [-o PATH]...] STATUS_FD GO_FD PATH ARGV0 [ARG...]
  *   nonet-launcher --version
  *
  * It is not meant to be run by hand.  The nonet host resolves PATH, opens
@@ -11,14 +12,18 @@
  *   2. tells the host the child's pid, so that the host (in the caller's
  *      namespace) writes /proc/PID/setgroups, uid_map and gid_map;
  *   3. the child, released, creates a network namespace, brings "lo" up,
- *      makes the port-forwarding sockets (below), gives up every capability
- *      and execs PATH;
+ *      makes the sockets the host serves inside (below), hides what must
+ *      not be reached in a mount namespace of its own, gives up every
+ *      capability and execs PATH;
  *   4. the parent stays behind: it forwards the host's signals to the
  *      command and exits with the command's status.
  *
- * Port forwarding (nonet --forward/--publish) uses CTRL_FD, one end of a
- * SOCK_SEQPACKET pair whose other end the host keeps:
+ * The sockets go to the host over CTRL_FD, one end of a SOCK_SEQPACKET
+ * pair whose other end the host keeps:
  *
+ *   -n ADDR  a nameserver of the host's (IPv4 or IPv6): a local route makes
+ *            ADDR answer inside, and UDP and TCP sockets on ADDR port 53
+ *            go to the host, which answers every query "not found";
  *   -f PORT  the child listens on 127.0.0.1:PORT and [::1]:PORT inside and
  *            hands the listeners to the host, which accepts and relays;
  *   -p PORT  a helper stays in the namespace, with no capabilities, and for
@@ -28,26 +33,30 @@
  * A socket belongs to the network namespace it was made in, so these are
  * the only ways for the host to reach into the new one.
  *
+ * With -H PATH (a host daemon's Unix socket, such as nscd's) or -o PATH
+ * (/proc/sys, say), the child makes a mount namespace: /dev/null covers
+ * each -H path, and each -o tree becomes read-only.
+ *
  * Every step's outcome goes to the host over STATUS_FD (see status.h); the
  * host owns the wording of every message a user sees.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <net/if.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "mounts.h"
+#include "netns.h"
 #include "status.h"
 
 #ifndef NONET_VERSION
@@ -94,6 +103,12 @@ static uint16_t forward_ports[NONET_MAX_FORWARDS];
 static size_t n_forward;
 static uint16_t publish_ports[NONET_MAX_FORWARDS];
 static size_t n_publish;
+static struct nonet_address nameservers[NONET_MAX_NAMESERVERS];
+static size_t n_nameservers;
+static const char *hidden_paths[NONET_MAX_MOUNTS];
+static size_t n_hidden;
+static const char *read_only_paths[NONET_MAX_MOUNTS];
+static size_t n_read_only;
 static volatile sig_atomic_t child_pid;
 static struct sigaction original_actions[N_FORWARDED];
 static sigset_t original_mask;
@@ -233,55 +248,23 @@ static int wait_for_maps(void)
 	return -1;
 }
 
-/* Child side, inside the new network namespace: a fresh namespace has only
- * "lo", and it is down.  Raising it gives 127.0.0.1/8 and ::1. */
-static int bring_loopback_up(void)
-{
-	struct ifreq ifr;
-	int fd, saved_errno;
-
-	memset(&ifr, 0, sizeof ifr);
-	memcpy(ifr.ifr_name, "lo", sizeof "lo");
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
-		goto fail;
-	ifr.ifr_flags |= IFF_UP;
-	if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
-		goto fail;
-	close(fd);
-	return 0;
-fail:
-	saved_errno = errno;
-	close(fd);
-	errno = saved_errno;
-	return -1;
-}
-
-/* Child side: in its own namespace the command may bind any port, 80
- * included, as in a container (net.ipv4.ip_unprivileged_port_start is per
- * network namespace).  A convenience: where /proc/sys is read-only, ports
- * below 1024 stay privileged, and nothing else changes. */
-static void allow_all_ports(void)
-{
-	int fd = open("/proc/sys/net/ipv4/ip_unprivileged_port_start", O_WRONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return;
-	(void)write_all(fd, "0\n", 2);
-	close(fd);
-}
-
 /* Child side: the command must not be able to reconfigure the namespace.
  * A non-root caller loses every capability at execve() anyway; for root
  * (uid 0 inside), emptying the bounding set and locking SECBIT_NOROOT stop
- * execve() from granting them again.  See capabilities(7). */
+ * execve() from granting them again.  See capabilities(7).
+ *
+ * CAP_NET_RAW alone stays in the bounding set, for programs that carry it
+ * as a file capability (ping, "cap_net_raw=ep"): without it their execve()
+ * fails with EPERM.  Granted there, it covers raw sockets in this network
+ * namespace only, which has nothing but "lo". */
+#define CAP_NET_RAW 13
 static int drop_capabilities(void)
 {
 	int cap;
 
 	for (cap = 0; cap < 64; cap++) {
+		if (cap == CAP_NET_RAW)
+			continue;
 		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0)
 			continue;
 		if (errno == EINVAL) /* past the kernel's last capability */
@@ -344,23 +327,80 @@ static int make_listener(uint32_t family, uint16_t port)
 	return fd;
 }
 
-/* Child side: one listener per forwarded port and address family, all sent
- * to the host in one message.  The child keeps none of them: the command
- * sees none.  A kernel without IPv6 gets IPv4 listeners only.  On failure,
- * errno is set and *failed_port says which port. */
+#define MAX_INSIDE_SOCKETS (2 * NONET_MAX_FORWARDS + 2 * NONET_MAX_NAMESERVERS)
+static int inside_fds[MAX_INSIDE_SOCKETS];
+static struct nonet_listener inside_described[MAX_INSIDE_SOCKETS];
+static size_t n_inside;
+
+static void keep_for_host(int fd, uint32_t kind, uint32_t index, uint32_t family)
+{
+	inside_fds[n_inside] = fd;
+	inside_described[n_inside].kind = kind;
+	inside_described[n_inside].index = index;
+	inside_described[n_inside].family = family;
+	n_inside++;
+}
+
+static void close_inside_sockets(void)
+{
+	size_t i;
+
+	for (i = 0; i < n_inside; i++)
+		close(inside_fds[i]);
+	n_inside = 0;
+}
+
+/* Child side, inside the new network namespace: each nameserver of the
+ * host's answers inside, over UDP and TCP, on sockets the host reads.
+ * A nameserver of a family the kernel lacks is left out: the command
+ * cannot reach it either.  On failure, *failed says which. */
+static int make_dns_sockets(size_t *failed)
+{
+	size_t i;
+
+	for (i = 0; i < n_nameservers; i++) {
+		const struct nonet_address *ns = &nameservers[i];
+		uint32_t family = ns->family == AF_INET6 ? NONET_FAMILY_IPV6 : NONET_FAMILY_IPV4;
+		int udp, tcp;
+
+		*failed = i;
+		if (!is_loopback(ns) && route_locally(ns) < 0) {
+			if (ns->family == AF_INET6 && (errno == EAFNOSUPPORT || errno == EACCES))
+				continue;
+			return -1;
+		}
+		udp = bind_dns_socket(ns, SOCK_DGRAM);
+		if (udp < 0 && ns->family == AF_INET6 && (errno == EAFNOSUPPORT || errno == EADDRNOTAVAIL))
+			continue;
+		/* The same address listed twice: its sockets are already made. */
+		if (udp < 0 && errno == EADDRINUSE)
+			continue;
+		if (udp < 0)
+			return -1;
+		keep_for_host(udp, NONET_SOCKET_DNS_UDP, (uint32_t)i, family);
+		tcp = bind_dns_socket(ns, SOCK_STREAM);
+		if (tcp < 0)
+			return -1;
+		keep_for_host(tcp, NONET_SOCKET_DNS_TCP, (uint32_t)i, family);
+	}
+	return 0;
+}
+
+/* Child side: one listener per forwarded port and address family, sent to
+ * the host in one message with the DNS sockets.  The child keeps none of
+ * them: the command sees none.  A kernel without IPv6 gets IPv4 listeners
+ * only.  On failure, errno is set and *failed_port says which port. */
 static int send_listeners(uint16_t *failed_port)
 {
-	static int fds[2 * NONET_MAX_FORWARDS];
-	static struct nonet_listener described[2 * NONET_MAX_FORWARDS];
 	static union {
-		char buf[CMSG_SPACE(sizeof fds)];
+		char buf[CMSG_SPACE(sizeof inside_fds)];
 		struct cmsghdr align;
 	} control;
 	struct iovec iov;
 	struct msghdr msg;
 	struct cmsghdr *cmsg;
-	size_t n = 0, i;
-	int rc = -1, saved_errno;
+	size_t i;
+	int rc = -1;
 
 	for (i = 0; i < n_forward; i++) {
 		uint32_t family;
@@ -373,38 +413,35 @@ static int send_listeners(uint16_t *failed_port)
 				continue;
 			if (fd < 0) {
 				*failed_port = forward_ports[i];
-				goto out;
+				return -1;
 			}
-			fds[n] = fd;
-			described[n].index = (uint32_t)i;
-			described[n].family = family;
-			n++;
+			keep_for_host(fd, NONET_SOCKET_FORWARD, (uint32_t)i, family);
 		}
 	}
 
 	memset(&msg, 0, sizeof msg);
-	iov.iov_base = described;
-	iov.iov_len = n * sizeof described[0];
+	iov.iov_base = inside_described;
+	iov.iov_len = n_inside * sizeof inside_described[0];
 	msg.msg_iov = &iov;
 	msg.msg_iovlen = 1;
 	msg.msg_control = control.buf;
-	msg.msg_controllen = CMSG_SPACE(n * sizeof(int));
-	cmsg = CMSG_FIRSTHDR(&msg);
-	cmsg->cmsg_level = SOL_SOCKET;
-	cmsg->cmsg_type = SCM_RIGHTS;
-	cmsg->cmsg_len = CMSG_LEN(n * sizeof(int));
-	memcpy(CMSG_DATA(cmsg), fds, n * sizeof(int));
+	if (n_inside > 0) {
+		msg.msg_controllen = CMSG_SPACE(n_inside * sizeof(int));
+		cmsg = CMSG_FIRSTHDR(&msg);
+		cmsg->cmsg_level = SOL_SOCKET;
+		cmsg->cmsg_type = SCM_RIGHTS;
+		cmsg->cmsg_len = CMSG_LEN(n_inside * sizeof(int));
+		memcpy(CMSG_DATA(cmsg), inside_fds, n_inside * sizeof(int));
+	} else {
+		/* Nothing to hand over: an empty message still says so. */
+		msg.msg_control = NULL;
+	}
 	while ((rc = (int)sendmsg(ctrl_fd, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR)
 		;
 	if (rc >= 0)
 		rc = 0;
 	else
 		*failed_port = 0;
-out:
-	saved_errno = errno;
-	for (i = 0; i < n; i++)
-		close(fds[i]);
-	errno = saved_errno;
 	return rc;
 }
 
@@ -601,6 +638,27 @@ static int exec_command(char *path, char **argv)
 	return ENOEXEC; /* the file's problem, not /bin/sh's */
 }
 
+/* Child side, after the sockets are made (the DNS sockets' sysctls and
+ * routes are written through /proc/sys): the mount namespace that hides
+ * the host's resolver sockets and makes the kernel's settings read-only.
+ * Returns -1, or which mount failed (0: the namespace itself), errno set. */
+static int isolate_mounts(void)
+{
+	size_t i;
+
+	if (enter_mount_namespace() < 0)
+		return 0;
+	for (i = 0; i < n_hidden; i++) {
+		if (hide_path(hidden_paths[i]) < 0)
+			return (int)i + 1;
+	}
+	for (i = 0; i < n_read_only; i++) {
+		if (make_read_only(read_only_paths[i]) < 0)
+			return (int)(n_hidden + i) + 1;
+	}
+	return -1;
+}
+
 /* Runs in the child, in the new user namespace.  Never returns. */
 static void run_child(pid_t parent, char *path, char **argv)
 {
@@ -630,21 +688,45 @@ static void run_child(pid_t parent, char *path, char **argv)
 	}
 	report(STEP_LOOPBACK_UP, 0, 0);
 	allow_all_ports();
+	/* Best effort, as above: without it only ping's raw sockets work. */
+	(void)allow_ping(getgid());
 
-	if (n_forward > 0) {
+	if (n_nameservers > 0) {
+		size_t failed = 0;
+
+		if (make_dns_sockets(&failed) < 0) {
+			report(STEP_DNS, errno, (int)failed);
+			_exit(EXIT_NONET_FAILED);
+		}
+		report(STEP_DNS, 0, (int)n_nameservers);
+	}
+
+	if (ctrl_fd >= 0) {
 		uint16_t port = 0;
 
 		if (send_listeners(&port) < 0) {
 			report(STEP_LISTEN, errno, port);
 			_exit(EXIT_NONET_FAILED);
 		}
+		close_inside_sockets();
 		report(STEP_LISTEN, 0, (int)n_forward);
-		/* The host answers once it holds them; if it cannot, the command
-		 * must not start. */
-		if (wait_for_host() < 0) {
+		/* With forwards, the host answers once it holds the listeners; if
+		 * it cannot, the command must not start.  The DNS sockets alone
+		 * need no wait: queries queue in them until the host reads. */
+		if (n_forward > 0 && wait_for_host() < 0) {
 			report(STEP_LISTEN, errno, 0);
 			_exit(EXIT_NONET_FAILED);
 		}
+	}
+
+	if (n_hidden > 0 || n_read_only > 0) {
+		int failed = isolate_mounts();
+
+		if (failed >= 0) {
+			report(STEP_MOUNTS, errno, failed);
+			_exit(EXIT_NONET_FAILED);
+		}
+		report(STEP_MOUNTS, 0, 0);
 	}
 
 	if (drop_capabilities() < 0) {
@@ -753,13 +835,20 @@ static int parse_options(int argc, char **argv)
 		else if (strcmp(argv[i], "-p") == 0 && n_publish < NONET_MAX_FORWARDS &&
 			 parse_port(value, &publish_ports[n_publish]) == 0)
 			n_publish++;
+		else if (strcmp(argv[i], "-n") == 0 && n_nameservers < NONET_MAX_NAMESERVERS &&
+			 parse_address(value, &nameservers[n_nameservers]) == 0)
+			n_nameservers++;
+		else if (strcmp(argv[i], "-H") == 0 && value[0] == '/' && n_hidden < NONET_MAX_MOUNTS)
+			hidden_paths[n_hidden++] = value;
+		else if (strcmp(argv[i], "-o") == 0 && value[0] == '/' && n_read_only < NONET_MAX_MOUNTS)
+			read_only_paths[n_read_only++] = value;
 		else
 			usage();
 		if (strcmp(argv[i], "-c") == 0 && ctrl_fd < 0)
 			usage();
 		i += 2;
 	}
-	if ((n_forward > 0 || n_publish > 0) && ctrl_fd < 0)
+	if ((n_forward > 0 || n_publish > 0 || n_nameservers > 0) && ctrl_fd < 0)
 		usage();
 	return i;
 }

@@ -27,6 +27,8 @@ enum nonet_step {
 	STEP_EXEC = 7,         /* child: err == 0 just before execve(), else its errno */
 	STEP_LISTEN = 8,       /* child: --forward listeners made and sent; on failure value = port */
 	STEP_HELPER = 9,       /* child: --publish helper started; value = its pid */
+	STEP_DNS = 10,         /* child: nameserver made local and its DNS sockets bound; on failure value = which -n, from 0 */
+	STEP_MOUNTS = 11,      /* child: mount namespace; on failure value = 0 (unshare) or N for the Nth -H/-o path, from 1 */
 };
 
 struct nonet_status {
@@ -37,11 +39,13 @@ struct nonet_status {
 };
 
 /*
- * Port forwarding, over the control socket (an AF_UNIX SOCK_SEQPACKET pair;
- * the launcher gets one end as -c FD).
+ * Sockets made inside, over the control socket (an AF_UNIX SOCK_SEQPACKET
+ * pair; the launcher gets one end as -c FD).
  *
- * The child sends one message holding every forward listener it made
- * (SCM_RIGHTS), with one struct nonet_listener per descriptor, in order.
+ * The child sends one message holding every socket it made for the host
+ * (SCM_RIGHTS): the --forward listeners and the DNS sockets on each
+ * nameserver address, with one struct nonet_listener per descriptor, in
+ * order, then reports STEP_LISTEN and waits for one byte from the host.
  * For --publish, a helper stays in the namespace and answers each
  * struct nonet_connect_request with a struct nonet_connect_reply, carrying
  * a new socket (connect() to 127.0.0.1 or ::1 begun, non-blocking) when
@@ -50,9 +54,16 @@ struct nonet_status {
 #define NONET_FAMILY_IPV4 4u
 #define NONET_FAMILY_IPV6 6u
 #define NONET_MAX_FORWARDS 100
+#define NONET_MAX_NAMESERVERS 16
+#define NONET_MAX_MOUNTS 16
+
+#define NONET_SOCKET_FORWARD 1u  /* a --forward listener (TCP) */
+#define NONET_SOCKET_DNS_UDP 2u  /* a nameserver's port 53, UDP */
+#define NONET_SOCKET_DNS_TCP 3u  /* a nameserver's port 53, TCP listener */
 
 struct nonet_listener {
-	uint32_t index;   /* which -f option, from 0 */
+	uint32_t kind;    /* NONET_SOCKET_* */
+	uint32_t index;   /* which -f (or -n) option, from 0 */
 	uint32_t family;  /* NONET_FAMILY_IPV4 or NONET_FAMILY_IPV6 */
 };
 

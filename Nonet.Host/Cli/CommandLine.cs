@@ -23,6 +23,9 @@ internal sealed record ParsedCommandLine(
 
     /// <summary>--publish values, in order.</summary>
     public IReadOnlyList<string> Publishes { get; init; } = [];
+
+    /// <summary>"on" for --hint, "off" for --no-hint, else null.</summary>
+    public string? HintOverride { get; init; }
 }
 
 /// <summary>
@@ -114,6 +117,8 @@ internal static class CommandLine
         string? launcher = result.GetValue(definition.Launcher);
         var forwards = result.GetValue(definition.Forward) ?? [];
         var publishes = result.GetValue(definition.Publish) ?? [];
+        bool hint = result.GetValue(definition.Hint);
+        bool noHint = result.GetValue(definition.NoHint);
 
         if (help)
             return new ParsedCommandLine(Mode.Help, false, launcher, command, result);
@@ -139,7 +144,18 @@ internal static class CommandLine
             throw new NonetException(ExitCodes.NonetFailed,
                 Usage($"{(forwards.Length > 0 ? "--forward" : "--publish")} goes with a command or --print-config"));
 
-        return new ParsedCommandLine(mode, json, launcher, command, null) { Forwards = forwards, Publishes = publishes };
+        if (hint && noHint)
+            throw new NonetException(ExitCodes.NonetFailed, Usage("--hint and --no-hint cannot be used together"));
+        if ((hint || noHint) && mode is not (Mode.Run or Mode.PrintConfig))
+            throw new NonetException(ExitCodes.NonetFailed,
+                Usage($"{(hint ? "--hint" : "--no-hint")} goes with a command or --print-config"));
+
+        return new ParsedCommandLine(mode, json, launcher, command, null)
+        {
+            Forwards = forwards,
+            Publishes = publishes,
+            HintOverride = hint ? "on" : noHint ? "off" : null,
+        };
     }
 
     private static string Usage(string problem) =>

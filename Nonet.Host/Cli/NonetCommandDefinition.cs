@@ -68,6 +68,14 @@ internal sealed class NonetCommandDefinition
         HelpName = "[INNERPORT:]PORT",
         AllowMultipleArgumentsPerToken = false,
     };
+    public Option<bool> Hint { get; } = new("--hint")
+    {
+        Description = "After a failing command, say which name lookups nonet answered (default: when stderr is a terminal)",
+    };
+    public Option<bool> NoHint { get; } = new("--no-hint")
+    {
+        Description = "Never say so",
+    };
     public Option<bool> Version { get; } = new("--version")
     {
         Description = "Show the versions of nonet and its launcher",
@@ -84,6 +92,8 @@ internal sealed class NonetCommandDefinition
         Root.Options.Add(Forward);
         Root.Options.Add(Publish);
         Root.Options.Add(Launcher);
+        Root.Options.Add(Hint);
+        Root.Options.Add(NoHint);
         Root.Options.Add(Version);
         Root.TreatUnmatchedTokensAsErrors = true;
 

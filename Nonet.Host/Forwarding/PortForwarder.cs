@@ -11,11 +11,11 @@ namespace Nonet.Forwarding;
 
 /// <summary>
 /// The host's side of --forward and --publish (launcher/status.h has the
-/// launcher's).  Before the launch it binds the published host ports and
-/// makes the control socket; during it, it receives the forward listeners
-/// the launcher's child made inside; while the command runs, it accepts on
-/// both and relays each connection.  Every descriptor it holds is
-/// close-on-exec, and the launcher gets only its end of the control socket.
+/// launcher's).  Before the launch it binds the published host ports;
+/// during it, it takes the forward listeners the launcher's child made
+/// inside, and the control socket to the --publish helper; while the
+/// command runs, it accepts on both and relays each connection.  Every
+/// descriptor it holds is close-on-exec.
 /// </summary>
 internal sealed unsafe class PortForwarder : IDisposable
 {
@@ -27,12 +27,12 @@ internal sealed unsafe class PortForwarder : IDisposable
     /// <summary>Each publish's host listeners: 127.0.0.1, and ::1 when the host has IPv6.</summary>
     private readonly List<(int Fd, int Index)> publishListeners = [];
     private readonly List<(int Fd, ForwardSpec Spec)> forwardListeners = [];
+    private readonly HashSet<int> listened = [];
     private readonly HashSet<Connection> connections = [];
     private readonly HashSet<PendingConnect> connecting = [];
     private readonly Dictionary<uint, (int Client, int Index, uint Family)> requests = [];
     private readonly Queue<(uint Id, int Index, uint Family)> unsent = [];
     private int control = -1;
-    private int launcherEnd = -1;
     private uint nextRequest;
     private EventLoop? loop;
     private HelperChannel? helper;
@@ -43,8 +43,8 @@ internal sealed unsafe class PortForwarder : IDisposable
     private PortForwarder(ForwardingPlan plan) => this.plan = plan;
 
     /// <summary>
-    /// Binds every published host port and makes the control socket.  A port
-    /// in use fails here, before anything starts, with one line naming it.
+    /// Binds every published host port.  A port in use fails here, before
+    /// anything starts, with one line naming it.
     /// </summary>
     public static PortForwarder Prepare(ForwardingPlan plan)
     {
@@ -63,11 +63,6 @@ internal sealed unsafe class PortForwarder : IDisposable
                 if (v6 >= 0)
                     forwarder.publishListeners.Add((v6, i));
             }
-            int* pair = stackalloc int[2];
-            if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
-                throw new SystemCallException("socketpair", Sockets.LastError);
-            forwarder.control = pair[0];
-            forwarder.launcherEnd = pair[1];
             return forwarder;
         }
         catch
@@ -130,15 +125,10 @@ internal sealed unsafe class PortForwarder : IDisposable
     /// the kernel chose for port 0).</summary>
     public int PublishedPort(int index) => LocalPort(publishListeners.First(l => l.Index == index).Fd);
 
-    /// <summary>The descriptor the launcher inherits (as -c).</summary>
-    public int LauncherEnd => launcherEnd;
-
     /// <summary>The launcher's options, before its STATUS_FD.</summary>
     public IEnumerable<byte[]> LauncherArguments()
     {
         static byte[] Ascii(int value) => Encoding.ASCII.GetBytes(value.ToString(CultureInfo.InvariantCulture));
-        yield return "-c"u8.ToArray();
-        yield return Ascii(launcherEnd);
         foreach (var forward in plan.Forwards)
         {
             yield return "-f"u8.ToArray();
@@ -151,14 +141,9 @@ internal sealed unsafe class PortForwarder : IDisposable
         }
     }
 
-    /// <summary>After the launcher started: the host keeps only its own end,
-    /// and may hold many more descriptors than the command should inherit.</summary>
-    public void LauncherStarted()
-    {
-        close(launcherEnd);
-        launcherEnd = -1;
-        RaiseDescriptorLimit();
-    }
+    /// <summary>After the launcher started, the host may hold many more
+    /// descriptors than the command should inherit.</summary>
+    public void LauncherStarted() => RaiseDescriptorLimit();
 
     /// <summary>Each relayed connection holds two descriptors.  The soft limit
     /// goes up to the hard one in nonet only: the launcher already started
@@ -173,49 +158,28 @@ internal sealed unsafe class PortForwarder : IDisposable
         }
     }
 
-    /// <summary>
-    /// Takes the listeners the launcher's child sent (one message, before
-    /// its STEP_LISTEN record).  Returns an errno, or 0.
-    /// </summary>
-    public int ReceiveListeners()
+    /// <summary>Takes a listener the launcher's child made inside for
+    /// --forward number <paramref name="index"/>; false if there is none such.</summary>
+    public bool TakeListener(int fd, int index)
     {
-        const int maxFds = 2 * ForwardingPlan.MaxEntries;
-        byte* data = stackalloc byte[maxFds * 8];
-        int controlSize = CmsgDataOffset + maxFds * sizeof(int) + 8;
-        byte* cmsg = stackalloc byte[controlSize];
-        var iov = new IoVec { Base = data, Length = (nuint)(maxFds * 8) };
-        var message = new MsgHdr { Iov = &iov, IovLength = 1, Control = cmsg, ControlLength = (nuint)controlSize };
-        nint n;
-        do
-            n = recvmsg(control, &message, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-        while (n < 0 && Sockets.LastError == Errno.EINTR);
-        if (n < 0)
-            return Sockets.LastError;
-
-        int fdCount = 0;
-        int* fds = null;
-        if (message.ControlLength >= (nuint)CmsgDataOffset && *(int*)(cmsg + 8) == SOL_SOCKET && *(int*)(cmsg + 12) == SCM_RIGHTS)
-        {
-            fdCount = (int)((*(nuint*)cmsg - (nuint)CmsgDataOffset) / sizeof(int));
-            fds = (int*)(cmsg + CmsgDataOffset);
-        }
-        int described = (int)(n / 8);
-        for (int i = 0; i < fdCount; i++)
-        {
-            uint index = i < described ? *(uint*)(data + i * 8) : uint.MaxValue;
-            if (index >= (uint)plan.Forwards.Count)
-            {
-                close(fds[i]);
-                continue;
-            }
-            forwardListeners.Add((fds[i], plan.Forwards[(int)index]));
-        }
-        if (fdCount != described || described == 0)
-            return Errno.EIO;
-        // The child waits for this before it starts the command.
-        byte go = 1;
-        return send(control, &go, 1, MSG_NOSIGNAL) == 1 ? 0 : Sockets.LastError;
+        if (index < 0 || index >= plan.Forwards.Count)
+            return false;
+        forwardListeners.Add((fd, plan.Forwards[index]));
+        listened.Add(index);
+        return true;
     }
+
+    /// <summary>Every forward has its listeners (a kernel without IPv6 gives
+    /// one per forward, else two).</summary>
+    public bool HasAllListeners => listened.Count == plan.Forwards.Count;
+
+    /// <summary>The child waits for the host's word only when it made
+    /// forward listeners.</summary>
+    public bool HasForwards => plan.Forwards.Count > 0;
+
+    /// <summary>Takes the host's end of the control socket, over which the
+    /// --publish helper answers.</summary>
+    public void TakeControl(int fd) => control = fd;
 
     /// <summary>Starts accepting and relaying, in <paramref name="eventLoop"/>.</summary>
     public void Attach(EventLoop eventLoop)
@@ -518,8 +482,5 @@ internal sealed unsafe class PortForwarder : IDisposable
         connecting.Clear();
         foreach (var connection in connections.ToList())
             connection.Close(reset: !connection.InsideFinished);
-        if (launcherEnd >= 0)
-            close(launcherEnd);
-        launcherEnd = -1;
     }
 }

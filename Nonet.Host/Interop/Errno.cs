@@ -21,6 +21,7 @@ internal static class Errno
     public const int EMFILE = 24;
     public const int EFBIG = 27;
     public const int ENOSPC = 28;
+    public const int EROFS = 30;
     public const int EPIPE = 32;
     public const int ENAMETOOLONG = 36;
     public const int ELOOP = 40;

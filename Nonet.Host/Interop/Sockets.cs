@@ -20,6 +20,7 @@ internal static unsafe partial class Sockets
     public const int AF_INET = 2;
     public const int AF_INET6 = 10;
     public const int SOCK_STREAM = 1;
+    public const int SOCK_DGRAM = 2;
     public const int SOCK_SEQPACKET = 5;
     public const int SOCK_NONBLOCK = 0x800;
     public const int SOCK_CLOEXEC = 0x80000;
@@ -105,6 +106,12 @@ internal static unsafe partial class Sockets
 
     [LibraryImport(Name, SetLastError = true)]
     public static partial nint recvmsg(int fd, MsgHdr* message, int flags);
+
+    [LibraryImport(Name, SetLastError = true)]
+    public static partial nint recvfrom(int fd, void* buffer, nuint length, int flags, byte* address, int* addressLength);
+
+    [LibraryImport(Name, SetLastError = true)]
+    public static partial nint sendto(int fd, void* buffer, nuint length, int flags, byte* address, int addressLength);
 
 
     [LibraryImport(Name, SetLastError = true)]

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using static Tmds.Linux.LibC;
 
 using Nonet.Interop;
@@ -22,6 +23,8 @@ internal enum Step
     Listen,
     ReceiveListeners,
     Helper,
+    Dns,
+    Mounts,
     Exec,
     LauncherEnded,
 }
@@ -78,6 +81,14 @@ internal static class FailureExplainer
                 return Nonet($"cannot receive the forwarded ports' listeners from the launcher: {error}", null);
             case Step.Helper:
                 return Nonet($"cannot start the helper for published ports: {error}", null);
+            case Step.Dns:
+                return Nonet($"cannot answer name lookups inside for nameserver {failure.Subject}: {error}",
+                    failure.Errno is Errno.EPERM or Errno.EACCES ? ContainerAdvice : null);
+            case Step.Mounts:
+                return Nonet(failure.Subject is ""
+                    ? $"cannot create a mount namespace: unshare: {error}"
+                    : $"cannot {(InsidePlan.KernelSettings.Contains(failure.Subject) ? "make read-only" : "hide")} {failure.Subject} inside: {error}",
+                    failure.Errno is Errno.EPERM or Errno.EACCES ? ContainerAdvice : null);
             case Step.Exec:
                 // The shell's convention: 127 when there is no such file, 126
                 // when it exists but cannot be run (a symbolic-link loop too).
@@ -202,6 +213,8 @@ internal static class FailureExplainer
         [Step.Listen] = "listen on forwarded ports",
         [Step.ReceiveListeners] = "receive listeners",
         [Step.Helper] = "start publish helper",
+        [Step.Dns] = "answer name lookups",
+        [Step.Mounts] = "mount namespace",
         [Step.Exec] = "exec command",
         [Step.LauncherEnded] = "launcher ended early",
     };

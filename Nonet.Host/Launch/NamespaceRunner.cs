@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Runtime.InteropServices;
 using System.Text;
+using Nonet.Dns;
 using Nonet.Forwarding;
 using Nonet.Interop;
 using Tmds.Linux;
@@ -10,13 +11,14 @@ using static Tmds.Linux.LibC;
 namespace Nonet.Launch;
 
 /// <summary>What to run: the launcher, the resolved command, its argv (raw
-/// bytes, argv[0] first), optionally an fd to become its stdout, and the
-/// port forwarding prepared for it.</summary>
-internal sealed record LaunchRequest(byte[] LauncherPath, byte[] CommandPath, IReadOnlyList<byte[]> Argv, int StdoutFd = -1, PortForwarder? Forwarder = null);
+/// bytes, argv[0] first), what the namespace holds besides "lo", optionally
+/// an fd to become its stdout, and the port forwarding prepared for it.</summary>
+internal sealed record LaunchRequest(byte[] LauncherPath, byte[] CommandPath, IReadOnlyList<byte[]> Argv, InsidePlan Inside, int StdoutFd = -1, PortForwarder? Forwarder = null);
 
 /// <summary>How a launch went: every status record, the failure if the
-/// command never started, and the exit status nonet should end with.</summary>
-internal sealed record LaunchResult(IReadOnlyList<StatusRecord> Records, LaunchFailure? Failure, int ExitStatus);
+/// command never started, the exit status nonet should end with, and the
+/// name lookups nonet answered while the command ran.</summary>
+internal sealed record LaunchResult(IReadOnlyList<StatusRecord> Records, LaunchFailure? Failure, int ExitStatus, DnsTally Lookups);
 
 /// <summary>
 /// The only code that starts processes, writes /proc/PID/*_map and waits:
@@ -39,16 +41,19 @@ internal static unsafe class NamespaceRunner
             throw new SystemCallException("pipe2", e);
         }
 
-        int spawnError = Spawn(request, status[1], go[0], out int launcher);
+        using var channel = ControlChannel.Create();
+        using var dns = new DnsResponder();
+        int spawnError = Spawn(request, channel, status[1], go[0], out int launcher);
         close(status[1]);
         close(go[0]);
+        channel.LauncherStarted();
         request.Forwarder?.LauncherStarted();
         int goFd = go[1];
         if (spawnError != 0)
         {
             close(status[0]);
             close(goFd);
-            return new LaunchResult([], new LaunchFailure(Step.SpawnLauncher, spawnError, UserText.Show(request.LauncherPath)), ExitCodes.NonetFailed);
+            return new LaunchResult([], new LaunchFailure(Step.SpawnLauncher, spawnError, UserText.Show(request.LauncherPath)), ExitCodes.NonetFailed, dns.Tally);
         }
 
         var records = new List<StatusRecord>();
@@ -60,15 +65,21 @@ internal static unsafe class NamespaceRunner
                 records.Add(record);
                 if (!record.Succeeded)
                 {
-                    failure ??= new LaunchFailure(ToStep(record.Step), record.Errno, record.Step == LauncherStep.Listen
-                        ? record.Value.ToString(System.Globalization.CultureInfo.InvariantCulture)
-                        : CommandResolver.Show(request.Argv[0]));
+                    failure ??= new LaunchFailure(ToStep(record.Step), record.Errno, record.Step switch
+                    {
+                        LauncherStep.Listen => record.Value.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                        LauncherStep.Dns => request.Inside.NameserverSubject(record.Value),
+                        LauncherStep.Mounts => request.Inside.MountSubject(record.Value) ?? "",
+                        _ => CommandResolver.Show(request.Argv[0]),
+                    });
                 }
                 else if (record.Step == LauncherStep.Listen && failure is null)
                 {
-                    // The child sent its listeners just before this record.
+                    // The child sent its sockets just before this record.
                     // It waits for the host's word before it goes on.
-                    int e = request.Forwarder?.ReceiveListeners() ?? EIO;
+                    int e = TakeInsideSockets(channel, request.Forwarder, dns);
+                    if (e == 0 && request.Forwarder is { HasForwards: true })
+                        e = channel.Acknowledge();
                     if (e != 0)
                     {
                         failure = new LaunchFailure(Step.ReceiveListeners, e);
@@ -101,12 +112,34 @@ internal static unsafe class NamespaceRunner
             int code = WaitForExit(launcher);
             if (failure.Step == Step.LauncherEnded)
                 failure = failure with { Subject = $" (launcher exit status {code})" };
-            return new LaunchResult(records, failure, code);
+            return new LaunchResult(records, failure, code, dns.Tally);
         }
-        int exitStatus = request.Forwarder is { } forwarder
-            ? SuperviseWithForwarding(launcher, forwarder)
-            : ForwardSignalsUntilExit(launcher);
-        return new LaunchResult(records, null, exitStatus);
+        if (request.Forwarder is { } forwarder)
+            forwarder.TakeControl(channel.TakeHostEnd());
+        int exitStatus = Supervise(launcher, request.Forwarder, dns);
+        return new LaunchResult(records, null, exitStatus, dns.Tally);
+    }
+
+    /// <summary>Gives each socket the child made inside to its owner: an
+    /// errno, or 0 once every forward has its listeners.</summary>
+    private static int TakeInsideSockets(ControlChannel channel, PortForwarder? forwarder, DnsResponder dns)
+    {
+        int e = channel.Receive(out var sockets);
+        if (e != 0)
+            return e;
+        foreach (var socket in sockets)
+        {
+            if (socket.Kind != InsideSocketKind.Forward)
+            {
+                dns.Take(socket);
+            }
+            else if (forwarder?.TakeListener(socket.Fd, socket.Index) != true)
+            {
+                close(socket.Fd);
+                e = EIO;
+            }
+        }
+        return e != 0 || (forwarder is not null && !forwarder.HasAllListeners) ? EIO : 0;
     }
 
     private static Step ToStep(LauncherStep step) => step switch
@@ -119,12 +152,20 @@ internal static unsafe class NamespaceRunner
         LauncherStep.DropCaps => Step.DropCaps,
         LauncherStep.Listen => Step.Listen,
         LauncherStep.Helper => Step.Helper,
+        LauncherStep.Dns => Step.Dns,
+        LauncherStep.Mounts => Step.Mounts,
         _ => Step.Exec,
     };
 
-    private static int Spawn(LaunchRequest request, int statusFd, int goFd, out int pid)
+    private static int Spawn(LaunchRequest request, ControlChannel channel, int statusFd, int goFd, out int pid)
     {
-        var argv = new List<byte[]> { request.LauncherPath };
+        var argv = new List<byte[]>
+        {
+            request.LauncherPath,
+            "-c"u8.ToArray(),
+            Encoding.ASCII.GetBytes(channel.LauncherEnd.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+        };
+        argv.AddRange(request.Inside.LauncherArguments());
         if (request.Forwarder is { } forwarder)
             argv.AddRange(forwarder.LauncherArguments());
         argv.AddRange(new List<byte[]>
@@ -155,8 +196,7 @@ internal static unsafe class NamespaceRunner
             // these two pipe ends reach it and nothing else does.
             Libc.posix_spawn_file_actions_adddup2(actions, statusFd, statusFd);
             Libc.posix_spawn_file_actions_adddup2(actions, goFd, goFd);
-            if (request.Forwarder is { } f)
-                Libc.posix_spawn_file_actions_adddup2(actions, f.LauncherEnd, f.LauncherEnd);
+            Libc.posix_spawn_file_actions_adddup2(actions, channel.LauncherEnd, channel.LauncherEnd);
             if (request.StdoutFd >= 0)
                 Libc.posix_spawn_file_actions_adddup2(actions, request.StdoutFd, 1);
             int p;
@@ -265,44 +305,6 @@ internal static unsafe class NamespaceRunner
         return signal == 0 ? (waitStatus >> 8) & 0xff : ExitCodes.SignalBase + signal;
     }
 
-    /// <summary>
-    /// While the command runs: pass each signal someone sent to nonet on to
-    /// the launcher (which passes it to the command), until the launcher
-    /// exits.  Signals from the terminal or kernel (si_code &gt; 0) already
-    /// reached the command through its process group and are not doubled.
-    /// </summary>
-    private static int ForwardSignalsUntilExit(int launcher)
-    {
-        sigset_t held = SignalForwarding.Held;
-        int sfd = Libc.signalfd(-1, &held, Libc.SFD_CLOEXEC);
-        if (sfd < 0)
-            throw new SystemCallException("signalfd", Libc.Errno);
-        try
-        {
-            byte* info = stackalloc byte[128]; // struct signalfd_siginfo
-            while (true)
-            {
-                int st;
-                int r = Libc.waitpid(launcher, &st, Libc.WNOHANG);
-                if (r == launcher)
-                    return ExitStatusOf(st);
-                if (r < 0 && Libc.Errno != EINTR)
-                    throw new SystemCallException("waitpid", Libc.Errno);
-
-                nint n = (nint)read(sfd, info, 128);
-                if (n < 0 && errno == EINTR)
-                    continue;
-                if (n != 128)
-                    throw new SystemCallException("read signalfd", n < 0 ? errno : EIO);
-                PassOn(info, launcher);
-            }
-        }
-        finally
-        {
-            close(sfd);
-        }
-    }
-
     /// <summary>One signal nonet received (a struct signalfd_siginfo): a
     /// user's signal goes on to the launcher, and from it to the command.</summary>
     private static void PassOn(byte* info, int launcher)
@@ -318,12 +320,15 @@ internal static unsafe class NamespaceRunner
     private const int DrainMilliseconds = 1000;
 
     /// <summary>
-    /// <see cref="ForwardSignalsUntilExit"/> with port forwarding: one epoll
-    /// loop serves the signals and every listener and connection.  When the
-    /// launcher exits, listeners close at once; data the command already
+    /// While the command runs, one epoll loop serves everything: the signals
+    /// someone sent to nonet (passed on to the launcher, which passes them to
+    /// the command; those from the terminal or kernel, si_code &gt; 0, already
+    /// reached the command through its process group and are not doubled),
+    /// the DNS queries, and every forwarding listener and connection.  When
+    /// the launcher exits, listeners close at once; data the command already
     /// sent is still passed on, for at most <see cref="DrainMilliseconds"/>.
     /// </summary>
-    private static int SuperviseWithForwarding(int launcher, PortForwarder forwarder)
+    private static int Supervise(int launcher, PortForwarder? forwarder, DnsResponder dns)
     {
         sigset_t held = SignalForwarding.Held;
         int sfd = Libc.signalfd(-1, &held, Libc.SFD_CLOEXEC | Libc.SFD_NONBLOCK);
@@ -333,7 +338,8 @@ internal static unsafe class NamespaceRunner
         try
         {
             loop.Add(sfd, Sockets.EPOLLIN, new SignalReader(sfd, launcher));
-            forwarder.Attach(loop);
+            dns.Attach(loop);
+            forwarder?.Attach(loop);
             int status;
             while (true)
             {
@@ -348,10 +354,13 @@ internal static unsafe class NamespaceRunner
                 }
                 if (r < 0 && Libc.Errno != EINTR)
                     throw new SystemCallException("waitpid", Libc.Errno);
-                loop.RunOnce(forwarder.AcceptStalled ? 100 : -1);
-                forwarder.RetryAccepting();
+                loop.RunOnce(forwarder is { AcceptStalled: true } ? 100 : -1);
+                forwarder?.RetryAccepting();
             }
 
+            dns.Dispose();
+            if (forwarder is null)
+                return status;
             forwarder.StopAccepting();
             long deadline = Environment.TickCount64 + DrainMilliseconds;
             while (forwarder.InsideSending)
@@ -365,7 +374,8 @@ internal static unsafe class NamespaceRunner
         }
         finally
         {
-            forwarder.Dispose();
+            forwarder?.Dispose();
+            dns.Dispose();
             close(sfd);
         }
     }

@@ -15,6 +15,8 @@ internal enum LauncherStep : uint
     Exec = 7,
     Listen = 8,
     Helper = 9,
+    Dns = 10,
+    Mounts = 11,
 }
 
 /// <summary>One record from the status pipe: a step and how it ended.</summary>

@@ -58,6 +58,9 @@ internal static unsafe class Probe
         Check("home", HomeIsVisible);
         Check("caps", NoCapabilities);
         Check("reconfigure", CannotReconfigure);
+        Check("dns", LookupIsAnswered);
+        Check("resolver_sockets", ResolverSocketsHidden);
+        Check("kernel_settings", KernelSettingsReadOnly);
         if (args.Count > 3 && int.TryParse(Encoding.ASCII.GetString(args[2]), out int forwarded)
             && int.TryParse(Encoding.ASCII.GetString(args[3]), out int published))
         {
@@ -274,6 +277,76 @@ internal static unsafe class Probe
                 ? ("PASS", $"{UserText.Show(home)} is readable")
                 : ("FAIL", $"{UserText.Show(home)}: {Libc.Describe(errno)}");
         }
+    }
+
+    /// <summary>One A query to the first nameserver of resolv.conf, over
+    /// UDP: nonet must answer NXDOMAIN, with its Extended DNS Error, at once.</summary>
+    private static (string, string) LookupIsAnswered()
+    {
+        var nameserver = Dns.ResolvConf.Nameservers(HostFiles.ReadSmall(Dns.ResolvConf.DefaultPath))[0];
+        byte[] query = [0x6e, 0x6e, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1,
+            4, (byte)'n', (byte)'o', (byte)'n', (byte)'e', 7, (byte)'e', (byte)'x', (byte)'a', (byte)'m', (byte)'p', (byte)'l', (byte)'e', 0,
+            0, 1, 0, 1, 0, 0, 41, 4, 0, 0, 0, 0, 0, 0, 0];
+        using var socket = new Socket(nameserver.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        socket.ReceiveTimeout = 1000;
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        socket.SendTo(query, new IPEndPoint(nameserver, 53));
+        var reply = new byte[512];
+        int n;
+        try
+        {
+            n = socket.Receive(reply);
+        }
+        catch (SocketException e)
+        {
+            return ("FAIL", $"no answer from {nameserver}:53 within 1 s ({e.SocketErrorCode})");
+        }
+        var elapsed = watch.Elapsed.TotalMilliseconds;
+        bool nxdomain = n >= 12 && reply[0] == 0x6e && reply[1] == 0x6e && (reply[3] & 0xf) == Dns.DnsMessage.RcodeNxDomain;
+        bool explained = Encoding.ASCII.GetString(reply, 0, n).Contains(Dns.DnsMessage.ExtendedErrorText, StringComparison.Ordinal);
+        return nxdomain && explained
+            ? ("PASS", $"{nameserver}:53 answered \"not found\" in {elapsed:0.0} ms")
+            : ("FAIL", $"{nameserver}:53 answered, but not nonet's \"not found\"");
+    }
+
+    /// <summary>Each resolver daemon's socket that exists on the host must
+    /// refuse connections inside.</summary>
+    private static (string, string) ResolverSocketsHidden()
+    {
+        var present = Launch.InsidePlan.ResolverSockets.Where(File.Exists).ToList();
+        if (present.Count == 0)
+            return ("PASS", "none on this host (nscd, systemd-resolved, avahi)");
+        foreach (var path in present)
+        {
+            using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            try
+            {
+                socket.Connect(new UnixDomainSocketEndPoint(path));
+                return ("FAIL", path + " answers inside: lookups through it leave the namespace");
+            }
+            catch (SocketException)
+            {
+                // Refused: hidden.
+            }
+        }
+        return ("PASS", "hidden: " + string.Join(", ", present));
+    }
+
+    /// <summary>The kernel's settings must not be writable from inside.</summary>
+    private static (string, string) KernelSettingsReadOnly()
+    {
+        byte* path = stackalloc byte[32];
+        "/proc/sys/kernel/hostname\0"u8.CopyTo(new Span<byte>(path, 32));
+        int fd = open(path, O_WRONLY | O_CLOEXEC, 0);
+        if (fd >= 0)
+        {
+            close(fd);
+            return ("FAIL", "/proc/sys/kernel/hostname is writable inside");
+        }
+        int e = errno;
+        return e is Errno.EROFS or Errno.EACCES or Errno.EPERM
+            ? ("PASS", "/proc/sys refuses writes (" + Libc.Describe(e) + ")")
+            : ("FAIL", "/proc/sys/kernel/hostname: " + Libc.Describe(e));
     }
 
     private static (string, string) NoCapabilities()

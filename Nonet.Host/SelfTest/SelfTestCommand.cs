@@ -232,7 +232,7 @@ internal static unsafe class SelfTestCommand
         LaunchResult result;
         try
         {
-            result = NamespaceRunner.Run(new LaunchRequest(launcher.Bytes, self, probeArgv, StdoutFd: pipe[1], Forwarder: forwarder));
+            result = NamespaceRunner.Run(new LaunchRequest(launcher.Bytes, self, probeArgv, Program.HostInside(), StdoutFd: pipe[1], Forwarder: forwarder));
         }
         finally
         {
@@ -336,7 +336,9 @@ internal static unsafe class SelfTestCommand
         (Step.WriteUidMap, "idmap", "uid and gid maps"),
         (Step.UnshareNet, "netns", "network namespace"),
         (Step.LoopbackUp, "lo_set_up", "bring lo up"),
+        (Step.Dns, "dns_setup", "nameservers answered inside"),
         (Step.Listen, "forward_setup", "forwarding sockets inside"),
+        (Step.Mounts, "mount_setup", "resolver sockets hidden, /proc/sys read-only"),
         (Step.DropCaps, "drop_caps", "drop capabilities"),
         (Step.Exec, "exec", "exec the command"),
     ];
@@ -370,8 +372,12 @@ internal static unsafe class SelfTestCommand
                 Step.WriteUidMap => $"{facts.Uid} and {facts.Gid} mapped to themselves; setgroups denied",
                 Step.UnshareNet => "unshare(CLONE_NEWNET) succeeded",
                 Step.LoopbackUp => "SIOCSIFFLAGS IFF_UP on lo succeeded",
-                Step.DropCaps => "bounding set emptied, SECBIT_NOROOT locked",
+                Step.DropCaps => "bounding set emptied but for CAP_NET_RAW (for ping), SECBIT_NOROOT locked",
                 Step.Listen => "listeners made inside and handed over; the publish helper started",
+                Step.Dns => "each nameserver of /etc/resolv.conf made local inside, its port 53 handed to nonet",
+                Step.Mounts => result.Records.Any(r => r.Step == LauncherStep.Mounts)
+                    ? "a mount namespace of nonet's own hides them and makes them read-only"
+                    : "nothing to hide on this host, and /proc/sys is root's: no mount namespace needed",
                 _ => "the probe ran inside",
             });
         }
@@ -411,6 +417,9 @@ internal static unsafe class SelfTestCommand
         ("home", "home directory visible", "check the permissions of your home directory", true),
         ("caps", "no capabilities inside", Bug, true),
         ("reconfigure", "namespace cannot be reconfigured", Bug, true),
+        ("dns", "name lookups answered \"not found\" at once", Bug, true),
+        ("resolver_sockets", "host resolver sockets hidden", Bug, true),
+        ("kernel_settings", "/proc/sys read-only inside", Bug, true),
     ];
 
     private static IEnumerable<CheckResult> NotReached(string why) =>

@@ -1,0 +1,288 @@
+/*
+ * Inside the new network namespace, run by the launcher's child before it
+ * drops its capabilities: "lo" up, the namespace's own sysctls, and the
+ * host's nameserver addresses made local so that nonet can answer them.
+ * Helpers return -1 and leave errno; the caller reports the step.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "netns.h"
+
+/* From <linux/netlink.h> and <linux/rtnetlink.h>, which musl does not ship. */
+#define NETLINK_ROUTE 0
+#define NLM_F_REQUEST 0x01
+#define NLM_F_ACK 0x04
+#define NLM_F_EXCL 0x200
+#define NLM_F_CREATE 0x400
+#define NLMSG_ERROR 0x2
+#define RTM_NEWROUTE 24
+#define RT_TABLE_LOCAL 255
+#define RTPROT_BOOT 3
+#define RT_SCOPE_HOST 254
+#define RTN_LOCAL 2
+#define RTA_DST 1
+#define RTA_OIF 4
+#define NLMSG_HDRLEN ((unsigned)sizeof(struct nlmsghdr))
+#define RTA_ALIGN(len) (((len) + 3u) & ~3u)
+#define RTA_LENGTH(len) (RTA_ALIGN((unsigned)sizeof(struct rtattr)) + (unsigned)(len))
+#define RTA_DATA(rta) ((void *)((char *)(rta) + RTA_LENGTH(0)))
+
+struct sockaddr_nl {
+	unsigned short nl_family;
+	unsigned short nl_pad;
+	uint32_t nl_pid;
+	uint32_t nl_groups;
+};
+struct nlmsghdr {
+	uint32_t nlmsg_len;
+	uint16_t nlmsg_type;
+	uint16_t nlmsg_flags;
+	uint32_t nlmsg_seq;
+	uint32_t nlmsg_pid;
+};
+struct nlmsgerr {
+	int error;
+	struct nlmsghdr msg;
+};
+struct rtmsg {
+	unsigned char rtm_family;
+	unsigned char rtm_dst_len;
+	unsigned char rtm_src_len;
+	unsigned char rtm_tos;
+	unsigned char rtm_table;
+	unsigned char rtm_protocol;
+	unsigned char rtm_scope;
+	unsigned char rtm_type;
+	unsigned rtm_flags;
+};
+struct rtattr {
+	unsigned short rta_len;
+	unsigned short rta_type;
+};
+
+#define DNS_PORT 53
+#define TCP_BACKLOG 64
+
+#ifndef IP_FREEBIND
+#define IP_FREEBIND 15
+#endif
+
+static int write_file(const char *path, const char *text)
+{
+	size_t len = strlen(text);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+	int saved_errno;
+
+	if (fd < 0)
+		return -1;
+	do
+		n = write(fd, text, len);
+	while (n < 0 && errno == EINTR);
+	saved_errno = errno;
+	close(fd);
+	if (n == (ssize_t)len)
+		return 0;
+	errno = n < 0 ? saved_errno : EIO;
+	return -1;
+}
+
+int parse_address(const char *text, struct nonet_address *out)
+{
+	memset(out, 0, sizeof *out);
+	if (inet_pton(AF_INET, text, &out->addr.v4) == 1) {
+		out->family = AF_INET;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, text, &out->addr.v6) == 1) {
+		out->family = AF_INET6;
+		return 0;
+	}
+	errno = EINVAL;
+	return -1;
+}
+
+int is_loopback(const struct nonet_address *address)
+{
+	if (address->family == AF_INET)
+		return (ntohl(address->addr.v4.s_addr) >> 24) == 127;
+	return IN6_IS_ADDR_LOOPBACK(&address->addr.v6);
+}
+
+/* A fresh namespace has only "lo", and it is down.  Raising it gives
+ * 127.0.0.1/8 and ::1. */
+int bring_loopback_up(void)
+{
+	struct ifreq ifr;
+	int fd, saved_errno;
+
+	memset(&ifr, 0, sizeof ifr);
+	memcpy(ifr.ifr_name, "lo", sizeof "lo");
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+		goto fail;
+	ifr.ifr_flags |= IFF_UP;
+	if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+		goto fail;
+	close(fd);
+	return 0;
+fail:
+	saved_errno = errno;
+	close(fd);
+	errno = saved_errno;
+	return -1;
+}
+
+/* In its own namespace the command may bind any port, 80 included, as in a
+ * container (net.ipv4.ip_unprivileged_port_start is per network namespace).
+ * A convenience: where /proc/sys is read-only, ports below 1024 stay
+ * privileged, and nothing else changes. */
+void allow_all_ports(void)
+{
+	(void)write_file("/proc/sys/net/ipv4/ip_unprivileged_port_start", "0\n");
+}
+
+/* ping(8) without privileges uses ICMP datagram sockets, which the kernel
+ * allows to the groups in net.ipv4.ping_group_range (per network namespace,
+ * "1 0", nobody, in a new one; ICMPv6 uses the same range).  Only a mapped
+ * gid may be written, so this runs after the maps. */
+int allow_ping(gid_t gid)
+{
+	char range[32];
+
+	snprintf(range, sizeof range, "%u %u\n", (unsigned)gid, (unsigned)gid);
+	return write_file("/proc/sys/net/ipv4/ping_group_range", range);
+}
+
+/* A route of type "local" for exactly ADDRESS, in the local table, on "lo"
+ * (ip route add local ADDRESS dev lo table local): packets to it are
+ * delivered inside, where nonet's DNS sockets wait, instead of failing with
+ * ENETUNREACH.  No address is added, so "lo" still shows only 127.0.0.1/8
+ * and ::1.  One RTM_NEWROUTE over rtnetlink, acknowledged. */
+int route_locally(const struct nonet_address *address)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct rtmsg rt;
+		char attrs[64];
+	} req;
+	struct {
+		struct nlmsghdr nh;
+		struct nlmsgerr err;
+	} ack;
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	size_t addr_len = address->family == AF_INET ? 4 : 16;
+	struct rtattr *rta;
+	unsigned int lo = if_nametoindex("lo");
+	ssize_t n;
+	int fd, saved_errno;
+
+	if (lo == 0)
+		return -1;
+	memset(&req, 0, sizeof req);
+	req.nh.nlmsg_type = RTM_NEWROUTE;
+	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+	req.nh.nlmsg_seq = 1;
+	req.rt.rtm_family = (unsigned char)address->family;
+	req.rt.rtm_dst_len = (unsigned char)(addr_len * 8);
+	req.rt.rtm_table = RT_TABLE_LOCAL;
+	req.rt.rtm_protocol = RTPROT_BOOT;
+	req.rt.rtm_scope = RT_SCOPE_HOST;
+	req.rt.rtm_type = RTN_LOCAL;
+
+	rta = (struct rtattr *)req.attrs;
+	rta->rta_type = RTA_DST;
+	rta->rta_len = (unsigned short)RTA_LENGTH(addr_len);
+	memcpy(RTA_DATA(rta), &address->addr, addr_len);
+	rta = (struct rtattr *)(req.attrs + RTA_ALIGN(rta->rta_len));
+	rta->rta_type = RTA_OIF;
+	rta->rta_len = (unsigned short)RTA_LENGTH(sizeof lo);
+	memcpy(RTA_DATA(rta), &lo, sizeof lo);
+	req.nh.nlmsg_len = (unsigned int)(NLMSG_HDRLEN + sizeof req.rt +
+					  RTA_ALIGN(RTA_LENGTH(addr_len)) + RTA_LENGTH(sizeof lo));
+
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (fd < 0)
+		return -1;
+	do
+		n = sendto(fd, &req, req.nh.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof kernel);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		goto fail;
+	do
+		n = recv(fd, &ack, sizeof ack, 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		goto fail;
+	close(fd);
+	if ((size_t)n < sizeof ack || ack.nh.nlmsg_type != NLMSG_ERROR) {
+		errno = EPROTO;
+		return -1;
+	}
+	/* EEXIST: a loopback address, or the same nameserver listed twice. */
+	if (ack.err.error != 0 && ack.err.error != -EEXIST) {
+		errno = -ack.err.error;
+		return -1;
+	}
+	return 0;
+fail:
+	saved_errno = errno;
+	close(fd);
+	errno = saved_errno;
+	return -1;
+}
+
+/* A socket of TYPE (SOCK_DGRAM or SOCK_STREAM) on ADDRESS port 53, for the
+ * host to answer on.  IPv6 binds only to assigned addresses, and a local
+ * route assigns none: IP_FREEBIND lets it bind, and the route delivers. */
+int bind_dns_socket(const struct nonet_address *address, int type)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int one = 1;
+	int fd;
+
+	memset(&ss, 0, sizeof ss);
+	if (address->family == AF_INET) {
+		struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons(DNS_PORT);
+		a4->sin_addr = address->addr.v4;
+		len = sizeof *a4;
+	} else {
+		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons(DNS_PORT);
+		a6->sin6_addr = address->addr.v6;
+		len = sizeof *a6;
+	}
+	fd = socket(address->family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if ((address->family == AF_INET6 &&
+	     (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0 ||
+	      setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof one) < 0)) ||
+	    (type == SOCK_STREAM && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) ||
+	    bind(fd, (struct sockaddr *)&ss, len) < 0 ||
+	    (type == SOCK_STREAM && listen(fd, TCP_BACKLOG) < 0)) {
+		int saved_errno = errno;
+
+		close(fd);
+		errno = saved_errno;
+		return -1;
+	}
+	return fd;
+}
