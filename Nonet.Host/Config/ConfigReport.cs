@@ -58,7 +58,7 @@ internal static class ConfigReport
         text.Append($"#   then {NonetConfiguration.EnvironmentPrefix}* environment variables, then options\n");
         foreach (var s in settings)
         {
-            string value = s.Value ?? (s.IsList ? "(none)" : "(none found)");
+            string value = s.Value ?? (s.IsList ? "(none)" : s.Key == "launcher" ? "(none found)" : "(unset)");
             text.Append($"{s.Key} = {value}    # from {s.Source}{(s.Problem is null ? "" : $": {s.Problem}")}\n");
         }
         if (!plan.IsEmpty)
