@@ -24,6 +24,7 @@ internal sealed unsafe class EventLoop : IDisposable
     private readonly int epoll;
     private readonly Dictionary<int, IReadyHandler> handlers = [];
     private readonly byte[] events = new byte[BatchSize * 16];
+    private bool disposed;
 
     public EventLoop()
     {
@@ -45,10 +46,11 @@ internal sealed unsafe class EventLoop : IDisposable
             throw new SystemCallException("epoll_ctl", Sockets.LastError);
     }
 
-    /// <summary>Stops watching <paramref name="fd"/>; call before closing it.</summary>
+    /// <summary>Stops watching <paramref name="fd"/>; call before closing it.
+    /// Once the loop is disposed, only its handler is forgotten.</summary>
     public void Remove(int fd)
     {
-        if (handlers.Remove(fd))
+        if (handlers.Remove(fd) && !disposed)
             Control(EPOLL_CTL_DEL, fd, 0);
     }
 
@@ -86,5 +88,11 @@ internal sealed unsafe class EventLoop : IDisposable
         }
     }
 
-    public void Dispose() => Sockets.close(epoll);
+    public void Dispose()
+    {
+        if (disposed)
+            return;
+        disposed = true;
+        Sockets.close(epoll);
+    }
 }

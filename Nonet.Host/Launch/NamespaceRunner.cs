@@ -338,7 +338,7 @@ internal static unsafe class NamespaceRunner
         int sfd = Libc.signalfd(-1, &held, Libc.SFD_CLOEXEC | Libc.SFD_NONBLOCK);
         if (sfd < 0)
             throw new SystemCallException("signalfd", Libc.Errno);
-        using var loop = new EventLoop();
+        var loop = new EventLoop();
         try
         {
             loop.Add(sfd, Sockets.EPOLLIN, new SignalReader(sfd, launcher));
@@ -364,9 +364,9 @@ internal static unsafe class NamespaceRunner
                 forwarder?.RetryAccepting();
             }
 
-            dns.Dispose();
             if (forwarder is null)
                 return status;
+            dns.Dispose();
             forwarder.StopAccepting();
             long deadline = Environment.TickCount64 + DrainMilliseconds;
             while (forwarder.InsideSending)
@@ -380,6 +380,9 @@ internal static unsafe class NamespaceRunner
         }
         finally
         {
+            // The loop first: closing it drops every registration at once,
+            // so that the rest closes without an epoll_ctl each.
+            loop.Dispose();
             forwarder?.Dispose();
             dns.Dispose();
             close(sfd);
