@@ -136,6 +136,22 @@ public sealed class OfflineTests(Identity identity) : EndToEndTest(identity)
         Assert.That(seen.Stdout, Does.Not.Contain("is-a-socket").And.Contain("still-there"), seen.ToString());
     }
 
+    /// <summary>systemd-resolved's and avahi's sockets, where the host has
+    /// no such daemon: a stand-in listens at the same path (root makes it;
+    /// anyone may connect), reachable outside, refused inside.</summary>
+    [TestCase("/run/systemd/resolve/io.systemd.Resolve")]
+    [TestCase("/run/avahi-daemon/socket")]
+    public void Every_resolver_daemons_socket_is_hidden_inside(string path)
+    {
+        using var standIn = StandInDaemon.Listen(path);
+        string connect = $"import socket; s = socket.socket(socket.AF_UNIX); s.connect('{path}'); print('connected')";
+        var outside = Harness.Run(Who, Python, ["-c", connect]);
+        Assert.That(outside.Stdout, Does.Contain("connected"), "the stand-in must answer outside\n" + outside);
+        var inside = Nonet(Python, "-c", connect);
+        Assert.That(inside.ExitCode, Is.Not.Zero, inside.ToString());
+        Assert.That(inside.Stderr, Does.Contain("ConnectionRefusedError"), inside.ToString());
+    }
+
     [TestCase("kernel/core_pattern", "|/bin/true")]
     [TestCase("kernel/hostname", "nonet-was-here")]
     [TestCase("net/ipv6/conf/lo/disable_ipv6", "1")]
@@ -209,6 +225,79 @@ public sealed class OfflineTests(Identity identity) : EndToEndTest(identity)
         var on = Nonet("--hint", "getent", "hosts", Name);
         Assert.That(HintLines(on.Stderr), Is.EqualTo(1), on.ToString());
         Assert.That(on.Stderr, Does.Contain($"with \"not found\" ({Name})"), on.ToString());
+    }
+}
+
+/// <summary>A listening Unix socket at a resolver daemon's path, made for
+/// one test where no daemon has it (as root; as anyone else the test is
+/// ignored, saying why) and removed after.  A real daemon's socket is used
+/// as it is.</summary>
+internal sealed class StandInDaemon : IDisposable
+{
+    /// <summary>Fixtures run in parallel: one stand-in at a time.</summary>
+    private static readonly System.Threading.SemaphoreSlim one = new(1, 1);
+
+    private readonly System.Net.Sockets.Socket? socket;
+    private readonly string path;
+    private readonly string? madeDirectory;
+
+    private StandInDaemon(string path, System.Net.Sockets.Socket? socket, string? madeDirectory)
+    {
+        this.path = path;
+        this.socket = socket;
+        this.madeDirectory = madeDirectory;
+    }
+
+    public static StandInDaemon Listen(string path)
+    {
+        one.Wait();
+        try
+        {
+            return Make(path);
+        }
+        catch
+        {
+            one.Release();
+            throw;
+        }
+    }
+
+    private static StandInDaemon Make(string path)
+    {
+        if (File.Exists(path))
+            return new StandInDaemon(path, null, null);
+        if (!Harness.IsRoot)
+        {
+            string reason = $"{path} does not exist, and only root can make a stand-in for it";
+            if (Environment.GetEnvironmentVariable("NONETTEST_REQUIRE_USERNS") == "1")
+                Assert.Fail(reason);
+            Assert.Ignore("ignored because " + reason);
+        }
+        string dir = Path.GetDirectoryName(path)!;
+        string? made = Directory.Exists(dir) ? null : dir;
+        Directory.CreateDirectory(dir);
+        var s = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        s.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(path));
+        s.Listen(16);
+        File.SetUnixFileMode(path, (UnixFileMode)0x1ff);
+        return new StandInDaemon(path, s, made);
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            if (socket is null)
+                return;
+            socket.Dispose();
+            File.Delete(path);
+            if (madeDirectory is not null)
+                Directory.Delete(madeDirectory);
+        }
+        finally
+        {
+            one.Release();
+        }
     }
 }
 
