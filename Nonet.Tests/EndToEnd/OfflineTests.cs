@@ -274,7 +274,10 @@ internal sealed class StandInDaemon : IDisposable
             Assert.Ignore("ignored because " + reason);
         }
         string dir = Path.GetDirectoryName(path)!;
-        string? made = Directory.Exists(dir) ? null : dir;
+        // The outermost directory made, to remove with what is under it.
+        string? made = null;
+        for (string? d = dir; d is not null && !Directory.Exists(d); d = Path.GetDirectoryName(d))
+            made = d;
         Directory.CreateDirectory(dir);
         var s = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
         s.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(path));
@@ -292,7 +295,7 @@ internal sealed class StandInDaemon : IDisposable
             socket.Dispose();
             File.Delete(path);
             if (madeDirectory is not null)
-                Directory.Delete(madeDirectory);
+                Directory.Delete(madeDirectory, recursive: true);
         }
         finally
         {
