@@ -37,6 +37,9 @@ internal static class ConfigReport
                 case "shell":
                     shown.Add(setting.Value is null ? new("shell", "/bin/sh", "default") : new("shell", UserText.Show(setting.Value), setting.Source));
                     break;
+                case "hint" when setting.Value is null:
+                    shown.Add(new("hint", "auto", "default (on when stderr is a terminal)"));
+                    break;
                 case "launcher":
                     var choice = LauncherLocator.Choose(setting, hostDirectory);
                     shown.Add(new("launcher", choice.Path?.Shown, choice.Source, choice.Problem));

@@ -52,7 +52,7 @@ internal sealed class NonetConfiguration
         new("launcher", "path of nonet-launcher (default: beside nonet, then ../libexec/nonet/)", "--launcher"),
         new("forward", "ports to forward, as for --forward, separated by spaces or commas (options add to these)", "--forward", IsList: true),
         new("publish", "ports to publish, as for --publish, separated by spaces or commas (options add to these)", "--publish", IsList: true),
-        new("hint", "after a failing command, say that nonet answered its name lookups: auto (when stderr is a terminal), on or off", "--hint"),
+        new("hint", "after a failing command, say that nonet answered its name lookups: auto (when stderr is a terminal), on or off", "--hint/--no-hint"),
     ];
 
     private readonly IConfigurationRoot root;
