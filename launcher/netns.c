@@ -275,7 +275,9 @@ int bind_dns_socket(const struct nonet_address *address, int type)
 	if ((address->family == AF_INET6 &&
 	     (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0 ||
 	      setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof one) < 0)) ||
-	    (type == SOCK_STREAM && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) ||
+	    /* A server of the command's on 0.0.0.0:53 that also sets
+	     * SO_REUSEADDR can still bind beside these. */
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
 	    bind(fd, (struct sockaddr *)&ss, len) < 0 ||
 	    (type == SOCK_STREAM && listen(fd, TCP_BACKLOG) < 0)) {
 		int saved_errno = errno;
