@@ -28,7 +28,9 @@ enum nonet_step {
 	STEP_LISTEN = 8,       /* child: --forward listeners made and sent; on failure value = port */
 	STEP_HELPER = 9,       /* child: --publish helper started; value = its pid */
 	STEP_DNS = 10,         /* child: nameserver made local and its DNS sockets bound; on failure value = which -n, from 0 */
-	STEP_MOUNTS = 11,      /* child: mount namespace; on failure value = 0 (unshare) or N for the Nth -H/-o path, from 1 */
+	STEP_MOUNTS = 11,
+	STEP_REPORT = 12,      /* child: --report's seccomp filter installed; value = its listener's fd
+	                        * (the host takes it); a second record, value -1, if the wait for the host failed */      /* child: mount namespace; on failure value = 0 (unshare) or N for the Nth -H/-o path, from 1 */
 };
 
 struct nonet_status {

@@ -24,6 +24,7 @@ internal enum Step
     Helper,
     Dns,
     Mounts,
+    Report,
     Exec,
     LauncherEnded,
 }
@@ -83,6 +84,10 @@ internal static class FailureExplainer
                     ? $"cannot create a mount namespace: unshare: {error}"
                     : $"cannot {(InsidePlan.KernelSettings.Contains(failure.Subject) ? "make read-only" : "hide")} {failure.Subject} inside: {error}",
                     failure.Errno is Errno.EPERM or Errno.EACCES ? ContainerAdvice : null);
+            case Step.Report:
+                return Nonet($"cannot watch the command's network calls for --report: {failure.Subject}{error}",
+                    failure.Errno is Errno.EPERM or Errno.EACCES ? "the kernel refused seccomp or pidfd_getfd (Linux 5.6 or later, ptrace allowed by Yama and the LSMs, is needed); run without --report"
+                    : failure.Errno == Errno.EINVAL ? "seccomp user notification needs Linux 5.6 or later; run without --report" : null);
             case Step.Exec:
                 return new Explanation(
                     failure.Errno is Errno.ENOENT or Errno.ENOTDIR or Errno.ELOOP or Errno.ENAMETOOLONG ? ExitCodes.NotFound : ExitCodes.CannotExecute,
@@ -167,6 +172,7 @@ internal static class FailureExplainer
         [Step.Helper] = "start publish helper",
         [Step.Dns] = "answer name lookups",
         [Step.Mounts] = "mount namespace",
+        [Step.Report] = "watch network calls (--report)",
         [Step.Exec] = "exec command",
         [Step.LauncherEnded] = "launcher ended early",
     };
