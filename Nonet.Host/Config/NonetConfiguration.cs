@@ -89,7 +89,9 @@ internal sealed class NonetConfiguration
         bool list = Known.Any(k => k.Key == key && k.IsList);
         foreach (var provider in root.Providers.Reverse())
         {
-            if (provider.TryGet(key, out var value) && (list ? value is not null : !string.IsNullOrEmpty(value)))
+            // An environment variable cannot have '-' in its name: NONET_REPORT_FILE is report-file.
+            string name = provider is EnvironmentVariablesConfigurationProvider ? EnvironmentName(key) : key;
+            if (provider.TryGet(name, out var value) && (list ? value is not null : !string.IsNullOrEmpty(value)))
                 return new EffectiveSetting(key, value, SourceOf(provider, key));
         }
         return new EffectiveSetting(key, null, "default");
@@ -98,14 +100,17 @@ internal sealed class NonetConfiguration
     private static string SourceOf(IConfigurationProvider provider, string key) => provider switch
     {
         IniFileConfigurationProvider file => file.Lines.TryGetValue(key, out int line) ? $"{file.Path}:{line}" : file.Path,
-        EnvironmentVariablesConfigurationProvider => "environment " + EnvironmentPrefix + key.ToUpperInvariant(),
+        EnvironmentVariablesConfigurationProvider => "environment " + EnvironmentPrefix + EnvironmentName(key).ToUpperInvariant(),
         MemoryConfigurationProvider => "option " + (Known.FirstOrDefault(k => k.Key == key)?.Option ?? key),
         _ => provider.ToString() ?? "unknown",
     };
 
+    private static string EnvironmentName(string key) => key.Replace('-', '_');
+
     private void WarnAboutUnknownKeys(Action<string> warn)
     {
         var known = Known.Select(k => k.Key).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        known.UnionWith(Known.Select(k => EnvironmentName(k.Key)));
         foreach (var provider in root.Providers)
         {
             foreach (string key in AllKeys(provider, null).Distinct(StringComparer.OrdinalIgnoreCase))
