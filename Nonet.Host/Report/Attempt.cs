@@ -140,6 +140,11 @@ internal static class AttemptClassifier
         return new Destination(protocol, address, HasPort(protocol) ? port : null, null);
     }
 
+    /// <summary>Whether an IP socket address stays on the loopback whatever
+    /// the socket: then nothing else need be read (the common, fast case).</summary>
+    public static bool StaysInside(ReadOnlySpan<byte> sockaddr, IReadOnlyCollection<IPAddress> nameservers) =>
+        ParseInet(sockaddr) is var (address, port) && IsLocal(address) && !(port == DnsPort && Contains(nameservers, address));
+
     /// <summary>Whether this destination is a nameserver's port 53 over
     /// UDP, so that the payload is a DNS query to read.</summary>
     public static bool IsDnsDatagram(Destination destination, IReadOnlyCollection<IPAddress> nameservers) =>

@@ -134,11 +134,16 @@ internal sealed unsafe class AttemptRecorder : IReadyHandler, IDisposable
         else return;
 
         int pid = (int)n.Pid;
-        using var socket = TheirSocket.Open(pid, (int)n.Args[0]);
-        if (socket is null || socket.Kind.Domain is not (SocketKind.AfInet or SocketKind.AfInet6 or SocketKind.AfUnix))
-            return;
         using var memory = ProcessMemory.Open(pid);
         if (memory is null)
+            return;
+        // A connect() or sendto() to the loopback is decided by its address alone.
+        (ulong At, ulong Length) named = call == CallKind.Connect ? (n.Args[1], n.Args[2])
+            : call == CallKind.SendTo ? (n.Args[4], n.Args[5]) : (0, 0);
+        if (named.At != 0 && AttemptClassifier.StaysInside(memory.Read(named.At, (int)Math.Min(named.Length, MaxAddress)), nameservers))
+            return;
+        using var socket = TheirSocket.Open(pid, (int)n.Args[0]);
+        if (socket is null || socket.Kind.Domain is not (SocketKind.AfInet or SocketKind.AfInet6 or SocketKind.AfUnix))
             return;
 
         var found = new List<Destination>();

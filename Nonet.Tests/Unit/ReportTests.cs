@@ -116,6 +116,18 @@ public sealed class ReportUnitTests
     }
 
     [Test]
+    public void Loopback_addresses_are_decided_without_the_socket()
+    {
+        Assert.That(AttemptClassifier.StaysInside(In4("127.0.0.1", 80), Nameservers), Is.True);
+        Assert.That(AttemptClassifier.StaysInside(In6("::1", 80), Nameservers), Is.True);
+        Assert.That(AttemptClassifier.StaysInside(In4("127.0.0.53", 80), Nameservers), Is.True);
+        Assert.That(AttemptClassifier.StaysInside(In4("127.0.0.53", 53), Nameservers), Is.False, "a lookup");
+        Assert.That(AttemptClassifier.StaysInside(In4("192.0.2.1", 80), Nameservers), Is.False);
+        Assert.That(AttemptClassifier.StaysInside(Un("/run/x"), Nameservers), Is.False);
+        Assert.That(AttemptClassifier.StaysInside([], Nameservers), Is.False);
+    }
+
+    [Test]
     public void TCP_fast_open_counts_at_sendto()
     {
         var d = AttemptClassifier.Classify(CallKind.SendTo, Tcp4, In4("192.0.2.1", 443), true, 0x20000000, Nameservers);
