@@ -83,6 +83,10 @@ internal static class Program
             overrides["launcher"] = launcherOption;
         if (command.HintOverride is { } hintOption)
             overrides["hint"] = hintOption;
+        if (command.ReportOverride is { } reportOption)
+            overrides["report"] = reportOption;
+        if (command.ReportFileOverride is { } reportFileOption)
+            overrides["report-file"] = reportFileOption;
         var configuration = NonetConfiguration.Load(
             ConfigPaths.FromEnvironment(RawProcess.GetEnvironmentVariable), overrides, StdStreams.Error);
 
@@ -102,10 +106,14 @@ internal static class Program
         var argv = command.Command.Count > 0 ? command.Command : [ChooseShell(configuration)];
         var resolved = CommandResolver.Resolve(argv[0], RawProcess.GetEnvironmentVariable("PATH"));
         var plan = PlanFor(configuration, command);
+        var reportPlan = Report.ReportPlan.From(configuration);
+        var inside = HostInside();
 
         SignalForwarding.HoldInAllThreads();
         using var forwarder = plan.IsEmpty ? null : PortForwarder.Prepare(plan);
-        var result = NamespaceRunner.Run(new LaunchRequest(launcher.Bytes, resolved.Path, argv, HostInside(), Forwarder: forwarder));
+        using var reportFile = reportPlan.OpenFile();
+        using var recorder = reportPlan.IsEmpty ? null : new Report.AttemptRecorder(inside.Nameservers, reportFile?.Fd ?? -1);
+        var result = NamespaceRunner.Run(new LaunchRequest(launcher.Bytes, resolved.Path, argv, inside, Forwarder: forwarder) { Report = recorder });
         if (result.Failure is { } failure)
         {
             var explanation = FailureExplainer.Explain(failure, HostFacts.Read());
@@ -113,6 +121,11 @@ internal static class Program
                 explanation = FailureExplainer.MissingInterpreter(failure, RawFile.ReadHead(new FilePath(resolved.Path), 256)) ?? explanation;
             StdStreams.Error(FailureExplainer.OneLine(explanation));
             return explanation.ExitCode;
+        }
+        if (reportPlan.Summary && recorder is not null)
+        {
+            foreach (var line in Report.ReportSummary.Lines(recorder.Tally))
+                StdStreams.Error(line);
         }
         if (Dns.LookupHint.ShouldShow(hintMode, result.ExitStatus, result.Lookups, Tmds.Linux.LibC.isatty(2) == 1))
             StdStreams.Error(Dns.LookupHint.Line(result.Lookups));

@@ -1,6 +1,7 @@
 # make bench: nonet's fixed cost and throughput against its peers (issue 4),
 # the cost of its port forwarding (issue 5), and real tools offline (issue
-# 11; BENCH_ONLY=offline: only those).
+# 11; BENCH_ONLY=offline: only those) and the cost of --report (issue 12;
+# BENCH_ONLY=report).
 # Included from the top-level Makefile; BUILD, WARNINGS and LAUNCHER_CC come
 # from there.  See BENCHMARKS.md for the latest results.
 
@@ -10,13 +11,16 @@ BENCH_CFLAGS := -std=c11 -O2 $(WARNINGS)
 .PHONY: bench
 
 bench: all $(BENCH_BUILD)/floor $(BENCH_BUILD)/harness $(BENCH_BUILD)/xfer
-	@if [ "$(BENCH_ONLY)" != offline ]; then \
+	@if [ "$(BENCH_ONLY)" != offline ] && [ "$(BENCH_ONLY)" != report ]; then \
 	  bench/run.sh $(BUILD)/nonet $(BUILD)/nonet-launcher $(BENCH_BUILD)/floor $(BENCH_BUILD)/harness \
 	    $(BENCH_BUILD)/xfer; fi
 	@# Real tools that look up names, outside and inside nonet (issue 11):
 	@# minutes of retries before nonet answered lookups, seconds now.
 	@if [ -z "$(BENCH_ONLY)" ] || [ "$(BENCH_ONLY)" = offline ]; then \
 	  echo; echo "== real tools offline (bench/offline-tools.sh)"; bench/offline-tools.sh $(abspath $(BUILD)/nonet); fi
+	@# The cost of --report (issue 12; BENCH_ONLY=report: only this).
+	@if [ -z "$(BENCH_ONLY)" ] || [ "$(BENCH_ONLY)" = report ]; then \
+	  echo; echo "== the cost of --report (bench/report.py)"; bench/report.py $(abspath $(BUILD)/nonet); fi
 
 # The floor is linked like the launcher (static, musl when present): the
 # cheapest way to start a process, so that the comparison is with the floor.

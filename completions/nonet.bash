@@ -20,7 +20,7 @@ _nonet()
                 start=$((i + 1))
                 break
                 ;;
-            --launcher | --forward | --publish)
+            --launcher | --forward | --publish | --report-file)
                 ((i += 2))
                 ;;
             -?*)
@@ -38,15 +38,15 @@ _nonet()
     elif ((i > cword)); then
         # The word being completed is the value of the option before it:
         # the PATH of --launcher; a port spec, which has no completion.
-        if [[ ${words[cword - 1]} == --launcher ]]; then
+        if [[ ${words[cword - 1]} == --launcher || ${words[cword - 1]} == --report-file ]]; then
             _nonet_files
         fi
-    elif [[ ${words[cword]} == --launcher=* ]]; then
+    elif [[ ${words[cword]} == --launcher=* || ${words[cword]} == --report-file=* ]]; then
         _nonet_files
     elif [[ ${words[cword]} == -*=* ]]; then
         :
     elif [[ $cur == -* ]]; then
-        local options='--self-test --json --print-config --launcher --forward --publish --hint --no-hint --version --help -h --'
+        local options='--self-test --json --print-config --launcher --forward --publish --report --report-file --hint --no-hint --version --help -h --'
         mapfile -t COMPREPLY < <(compgen -W "$options" -- "$cur")
     else
         # The first word that is not an option: the command's name.

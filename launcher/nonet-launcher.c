@@ -2,7 +2,7 @@
  * nonet-launcher: the small static helper that nonet(1) starts.
  *
  *   nonet-launcher [-c CTRL_FD [-f PORT]... [-p PORT]... [-n ADDR]...
- *                  [-H PATH]... [-o PATH]...] STATUS_FD GO_FD PATH ARGV0 [ARG...]
+ *                  [-H PATH]... [-o PATH]...] [-r 1] STATUS_FD GO_FD PATH ARGV0 [ARG...]
  *   nonet-launcher --version
  *
  * It is not meant to be run by hand.  The nonet host resolves PATH, opens
@@ -39,6 +39,10 @@
  * (/proc/sys, say), the child makes a mount namespace: /dev/null covers
  * each -H path, and each -o tree becomes read-only.
  *
+ * With -r 1 (--report), the child installs a seccomp filter just before
+ * execve() whose listener the host takes (see report.c): the host then
+ * sees every connect() and send of the command and its descendants.
+ *
  * Every step's outcome goes to the host over STATUS_FD (see status.h); the
  * host owns the wording of every message a user sees.
  */
@@ -60,6 +64,7 @@
 #include "lifetime.h"
 #include "mounts.h"
 #include "netns.h"
+#include "report.h"
 #include "status.h"
 
 #ifndef NONET_VERSION
@@ -112,6 +117,7 @@ static const char *hidden_paths[NONET_MAX_MOUNTS];
 static size_t n_hidden;
 static const char *read_only_paths[NONET_MAX_MOUNTS];
 static size_t n_read_only;
+static int report_attempts;
 static struct sigaction original_actions[N_FORWARDED];
 static sigset_t original_mask;
 
@@ -640,6 +646,25 @@ static int exec_command(char *path, char **argv)
 	return ENOEXEC; /* the file's problem, not /bin/sh's */
 }
 
+/* Child side, for --report: the filter, its listener's number to the
+ * host, and a wait until the host holds it (it takes it with
+ * pidfd_getfd(2)); the child's own copy then closes. */
+static void start_report(void)
+{
+	int fd = install_report_filter();
+
+	if (fd < 0) {
+		report(STEP_REPORT, errno, 0);
+		_exit(EXIT_NONET_FAILED);
+	}
+	report(STEP_REPORT, 0, fd);
+	if (wait_for_report_listener() < 0) {
+		report(STEP_REPORT, errno, -1);
+		_exit(EXIT_NONET_FAILED);
+	}
+	close(fd);
+}
+
 /* Runs in the child, in the new user namespace.  Never returns. */
 static void run_child(pid_t parent, char *path, char **argv)
 {
@@ -736,6 +761,9 @@ static void run_child(pid_t parent, char *path, char **argv)
 		/* The parent reaps the helper once the command has ended. */
 		(void)write_all(helper_pid_pipe[1], &helper, sizeof helper);
 	}
+	/* Last, so that nothing of nonet's own set-up is seen as an attempt. */
+	if (report_attempts)
+		start_report();
 	if (ctrl_fd >= 0)
 		close(ctrl_fd);
 
@@ -816,6 +844,8 @@ static int parse_options(int argc, char **argv)
 			n_nameservers++;
 		else if (strcmp(argv[i], "-H") == 0 && value[0] == '/' && n_hidden < NONET_MAX_MOUNTS)
 			hidden_paths[n_hidden++] = value;
+		else if (strcmp(argv[i], "-r") == 0 && strcmp(value, "1") == 0)
+			report_attempts = 1;
 		else if (strcmp(argv[i], "-o") == 0 && value[0] == '/' && n_read_only < NONET_MAX_MOUNTS)
 			read_only_paths[n_read_only++] = value;
 		else

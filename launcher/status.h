@@ -30,6 +30,8 @@ enum nonet_step {
 	STEP_DNS = 10,         /* child: nameserver made local and its DNS sockets bound; on failure value = which -n, from 0 */
 	STEP_MOUNTS = 11,      /* child: mount namespace; on failure value = 0 (unshare) or N for the Nth -H/-o path, from 1 */
 	STEP_KEEPER = 12,      /* child: keeper started (lifetime.c); value = its pid */
+	STEP_REPORT = 13,      /* child: --report's seccomp filter installed; value = its listener's fd
+	                        * (the host takes it); a second record, value -1, if the wait for the host failed */
 };
 
 struct nonet_status {

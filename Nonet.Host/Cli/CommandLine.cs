@@ -24,6 +24,12 @@ internal sealed record ParsedCommandLine(
     /// <summary>--publish values, in order.</summary>
     public IReadOnlyList<string> Publishes { get; init; } = [];
 
+    /// <summary>"on" for --report, else null.</summary>
+    public string? ReportOverride { get; init; }
+
+    /// <summary>--report-file's value, else null.</summary>
+    public string? ReportFileOverride { get; init; }
+
     /// <summary>"on" for --hint, "off" for --no-hint, else null.</summary>
     public string? HintOverride { get; init; }
 }
@@ -119,6 +125,8 @@ internal static class CommandLine
         var publishes = result.GetValue(definition.Publish) ?? [];
         bool hint = result.GetValue(definition.Hint);
         bool noHint = result.GetValue(definition.NoHint);
+        bool report = result.GetValue(definition.Report);
+        string? reportFile = result.GetValue(definition.ReportFile);
 
         if (help)
             return new ParsedCommandLine(Mode.Help, false, launcher, command, result);
@@ -150,8 +158,16 @@ internal static class CommandLine
             throw new NonetException(ExitCodes.NonetFailed,
                 Usage($"{(hint ? "--hint" : "--no-hint")} goes with a command or --print-config"));
 
+        if (reportFile is { Length: 0 })
+            throw new NonetException(ExitCodes.NonetFailed, Usage("--report-file needs a path"));
+        if ((report || reportFile is not null) && mode is not (Mode.Run or Mode.PrintConfig))
+            throw new NonetException(ExitCodes.NonetFailed,
+                Usage($"{(report ? "--report" : "--report-file")} goes with a command or --print-config"));
+
         return new ParsedCommandLine(mode, json, launcher, command, null)
         {
+            ReportOverride = report ? "on" : null,
+            ReportFileOverride = reportFile,
             Forwards = forwards,
             Publishes = publishes,
             HintOverride = hint ? "on" : noHint ? "off" : null,

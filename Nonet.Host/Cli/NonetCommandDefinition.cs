@@ -76,6 +76,15 @@ internal sealed class NonetCommandDefinition
     {
         Description = "Never say so",
     };
+    public Option<bool> Report { get; } = new("--report")
+    {
+        Description = "When the command ends, list every attempt it (or any process it started) made to reach outside",
+    };
+    public Option<string> ReportFile { get; } = new("--report-file")
+    {
+        Description = "Write each attempt to FILE as it happens, one JSON object per line (mode 0600)",
+        HelpName = "FILE",
+    };
     public Option<bool> Version { get; } = new("--version")
     {
         Description = "Show the versions of nonet and its launcher",
@@ -92,6 +101,8 @@ internal sealed class NonetCommandDefinition
         Root.Options.Add(Forward);
         Root.Options.Add(Publish);
         Root.Options.Add(Launcher);
+        Root.Options.Add(Report);
+        Root.Options.Add(ReportFile);
         Root.Options.Add(Hint);
         Root.Options.Add(NoHint);
         Root.Options.Add(Version);

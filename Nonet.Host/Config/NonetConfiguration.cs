@@ -53,6 +53,8 @@ internal sealed class NonetConfiguration
         new("forward", "ports to forward, as for --forward, separated by spaces or commas (options add to these)", "--forward", IsList: true),
         new("publish", "ports to publish, as for --publish, separated by spaces or commas (options add to these)", "--publish", IsList: true),
         new("hint", "after a failing command, say that nonet answered its name lookups: auto (when stderr is a terminal), on or off", "--hint/--no-hint"),
+        new("report", "when the command ends, list on stderr every attempt it made to reach outside: on or off (default off)", "--report"),
+        new("report-file", "write each attempt to reach outside to this file as it happens, one JSON object per line", "--report-file"),
     ];
 
     private readonly IConfigurationRoot root;
@@ -95,7 +97,9 @@ internal sealed class NonetConfiguration
         bool list = Known.Any(k => k.Key == key && k.IsList);
         foreach (var provider in root.Providers.Reverse())
         {
-            if (provider.TryGet(key, out var value) && (list ? value is not null : !string.IsNullOrEmpty(value)))
+            // An environment variable cannot have '-' in its name: NONET_REPORT_FILE is report-file.
+            string name = provider is EnvironmentVariablesConfigurationProvider ? EnvironmentName(key) : key;
+            if (provider.TryGet(name, out var value) && (list ? value is not null : !string.IsNullOrEmpty(value)))
                 return new EffectiveSetting(key, value, SourceOf(provider, key));
         }
         return new EffectiveSetting(key, null, "default");
@@ -104,14 +108,17 @@ internal sealed class NonetConfiguration
     private static string SourceOf(IConfigurationProvider provider, string key) => provider switch
     {
         IniFileConfigurationProvider file => file.Lines.TryGetValue(key, out int line) ? $"{file.Path.Shown}:{line}" : file.Path.Shown,
-        EnvironmentVariablesConfigurationProvider => "environment " + EnvironmentPrefix + key.ToUpperInvariant(),
+        EnvironmentVariablesConfigurationProvider => "environment " + EnvironmentPrefix + EnvironmentName(key).ToUpperInvariant(),
         MemoryConfigurationProvider => "option " + (Known.FirstOrDefault(k => k.Key == key)?.Option ?? key),
         _ => provider.ToString() ?? "unknown",
     };
 
+    private static string EnvironmentName(string key) => key.Replace('-', '_');
+
     private void WarnAboutUnknownKeys(Action<string> warn)
     {
         var known = Known.Select(k => k.Key).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        known.UnionWith(Known.Select(k => EnvironmentName(k.Key)));
         foreach (var provider in root.Providers)
         {
             foreach (string key in AllKeys(provider, null).Distinct(StringComparer.OrdinalIgnoreCase))

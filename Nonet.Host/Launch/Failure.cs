@@ -26,6 +26,7 @@ internal enum Step
     Dns,
     Mounts,
     Keeper,
+    Report,
     Exec,
     LauncherEnded,
 }
@@ -92,6 +93,10 @@ internal static class FailureExplainer
                     failure.Errno is Errno.EPERM or Errno.EACCES ? ContainerAdvice : null);
             case Step.Keeper:
                 return Nonet($"cannot start the process that ends the command's leftovers: {error}", null);
+            case Step.Report:
+                return Nonet($"cannot watch the command's network calls for --report: {failure.Subject}{error}",
+                    failure.Errno is Errno.EPERM or Errno.EACCES ? "the kernel refused seccomp or pidfd_getfd (Linux 5.6 or later, ptrace allowed by Yama and the LSMs, is needed); run without --report"
+                    : failure.Errno == Errno.EINVAL ? "seccomp user notification needs Linux 5.6 or later; run without --report" : null);
             case Step.Exec:
                 // The shell's convention: 127 when there is no such file, 126
                 // when it exists but cannot be run (a symbolic-link loop too).
@@ -219,6 +224,7 @@ internal static class FailureExplainer
         [Step.Dns] = "answer name lookups",
         [Step.Mounts] = "mount namespace",
         [Step.Keeper] = "start keeper",
+        [Step.Report] = "watch network calls (--report)",
         [Step.Exec] = "exec command",
         [Step.LauncherEnded] = "launcher ended early",
     };

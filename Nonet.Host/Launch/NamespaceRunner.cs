@@ -5,6 +5,7 @@ using System.Text;
 using Nonet.Dns;
 using Nonet.Forwarding;
 using Nonet.Interop;
+using Nonet.Report;
 using Tmds.Linux;
 using static Tmds.Linux.LibC;
 
@@ -13,7 +14,11 @@ namespace Nonet.Launch;
 /// <summary>What to run: the launcher, the resolved command, its argv (raw
 /// bytes, argv[0] first), what the namespace holds besides "lo", optionally
 /// an fd to become its stdout, and the port forwarding prepared for it.</summary>
-internal sealed record LaunchRequest(byte[] LauncherPath, byte[] CommandPath, IReadOnlyList<byte[]> Argv, InsidePlan Inside, int StdoutFd = -1, PortForwarder? Forwarder = null);
+internal sealed record LaunchRequest(byte[] LauncherPath, byte[] CommandPath, IReadOnlyList<byte[]> Argv, InsidePlan Inside, int StdoutFd = -1, PortForwarder? Forwarder = null)
+{
+    /// <summary>--report: records the command's attempts to reach outside.</summary>
+    public AttemptRecorder? Report { get; init; }
+}
 
 /// <summary>How a launch went: every status record, the failure if the
 /// command never started, the exit status nonet should end with, and the
@@ -58,6 +63,7 @@ internal static unsafe class NamespaceRunner
 
         var records = new List<StatusRecord>();
         LaunchFailure? failure = null;
+        int child = -1;
         try
         {
             while (ReadRecord(status[0]) is { } record)
@@ -70,6 +76,7 @@ internal static unsafe class NamespaceRunner
                         LauncherStep.Listen => record.Value.ToString(System.Globalization.CultureInfo.InvariantCulture),
                         LauncherStep.Dns => request.Inside.NameserverSubject(record.Value),
                         LauncherStep.Mounts => request.Inside.MountSubject(record.Value) ?? "",
+                        LauncherStep.Report => record.Value < 0 ? "waiting for nonet: " : "seccomp: ",
                         _ => CommandResolver.Show(request.Argv[0]),
                     });
                 }
@@ -86,8 +93,19 @@ internal static unsafe class NamespaceRunner
                         kill(launcher, SIGKILL); // the child dies with it
                     }
                 }
+                else if (record.Step == LauncherStep.Report && failure is null && request.Report is { } recorder)
+                {
+                    // The child waits until the host holds its filter's listener.
+                    int e = recorder.TakeListener(child, record.Value);
+                    if (e != 0)
+                    {
+                        failure = new LaunchFailure(Step.Report, e, "pidfd_getfd: ");
+                        kill(launcher, SIGKILL); // the child dies with it
+                    }
+                }
                 else if (record.Step == LauncherStep.Clone && failure is null)
                 {
+                    child = record.Value;
                     // The child waits in its new user namespace; the host, in
                     // the caller's namespace, maps the caller's ids into it.
                     failure = WriteIdMaps(record.Value);
@@ -116,7 +134,7 @@ internal static unsafe class NamespaceRunner
         }
         if (request.Forwarder is { } forwarder)
             forwarder.TakeControl(channel.TakeHostEnd());
-        int exitStatus = Supervise(launcher, request.Forwarder, dns);
+        int exitStatus = Supervise(launcher, request.Forwarder, dns, request.Report);
         return new LaunchResult(records, null, exitStatus, dns.Tally);
     }
 
@@ -155,6 +173,7 @@ internal static unsafe class NamespaceRunner
         LauncherStep.Dns => Step.Dns,
         LauncherStep.Mounts => Step.Mounts,
         LauncherStep.Keeper => Step.Keeper,
+        LauncherStep.Report => Step.Report,
         _ => Step.Exec,
     };
 
@@ -169,6 +188,8 @@ internal static unsafe class NamespaceRunner
         argv.AddRange(request.Inside.LauncherArguments());
         if (request.Forwarder is { } forwarder)
             argv.AddRange(forwarder.LauncherArguments());
+        if (request.Report is not null)
+            argv.AddRange(["-r"u8.ToArray(), "1"u8.ToArray()]);
         argv.AddRange(new List<byte[]>
         {
             Encoding.ASCII.GetBytes(statusFd.ToString(System.Globalization.CultureInfo.InvariantCulture)),
@@ -332,7 +353,7 @@ internal static unsafe class NamespaceRunner
     /// the launcher exits, listeners close at once; data the command already
     /// sent is still passed on, for at most <see cref="DrainMilliseconds"/>.
     /// </summary>
-    private static int Supervise(int launcher, PortForwarder? forwarder, DnsResponder dns)
+    private static int Supervise(int launcher, PortForwarder? forwarder, DnsResponder dns, AttemptRecorder? report = null)
     {
         sigset_t held = SignalForwarding.Held;
         int sfd = Libc.signalfd(-1, &held, Libc.SFD_CLOEXEC | Libc.SFD_NONBLOCK);
@@ -344,6 +365,7 @@ internal static unsafe class NamespaceRunner
             loop.Add(sfd, Sockets.EPOLLIN, new SignalReader(sfd, launcher));
             dns.Attach(loop);
             forwarder?.Attach(loop);
+            report?.Attach(loop);
             int status;
             while (true)
             {
@@ -364,6 +386,7 @@ internal static unsafe class NamespaceRunner
                 forwarder?.RetryAccepting();
             }
 
+            report?.Drain();
             if (forwarder is null)
                 return status;
             dns.Dispose();
@@ -383,6 +406,7 @@ internal static unsafe class NamespaceRunner
             // The loop first: closing it drops every registration at once,
             // so that the rest closes without an epoll_ctl each.
             loop.Dispose();
+            report?.Dispose();
             forwarder?.Dispose();
             dns.Dispose();
             close(sfd);

@@ -18,6 +18,7 @@ internal enum LauncherStep : uint
     Dns = 10,
     Mounts = 11,
     Keeper = 12,
+    Report = 13,
 }
 
 /// <summary>One record from the status pipe: a step and how it ended.</summary>

@@ -1,0 +1,58 @@
+using System;
+using System.Buffers;
+using System.Globalization;
+using System.Text.Json;
+
+namespace Nonet.Report;
+
+/// <summary>
+/// One attempt as one line of JSON, for --report-file (README.md, "Does it
+/// phone home?", documents the schema).  Pure.
+/// </summary>
+internal static class ReportJson
+{
+    public static string TimeText(DateTime utc) =>
+        utc.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+
+    public static string CallName(CallKind call) => call switch
+    {
+        CallKind.Connect => "connect",
+        CallKind.SendTo => "sendto",
+        CallKind.SendMsg => "sendmsg",
+        _ => "sendmmsg",
+    };
+
+    /// <summary>The line, with its newline, as UTF-8.</summary>
+    public static byte[] Line(Attempt attempt)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            var d = attempt.Destination;
+            writer.WriteStartObject();
+            writer.WriteString("time", TimeText(attempt.Time));
+            writer.WriteString("protocol", d.Protocol);
+            if (d.Path is { } path)
+                writer.WriteString("path", path);
+            if (d.Address is { } address)
+                writer.WriteString("address", address.ToString());
+            if (d.Port is { } port)
+                writer.WriteNumber("port", port);
+            writer.WriteNumber("pid", attempt.Pid);
+            writer.WriteString("command", attempt.Command);
+            writer.WriteString("call", CallName(attempt.Call));
+            if (d.DnsName is { } name)
+            {
+                writer.WriteStartObject("dns");
+                writer.WriteString("name", name);
+                writer.WriteString("type", d.DnsType);
+                writer.WriteEndObject();
+            }
+            writer.WriteEndObject();
+        }
+        var line = new byte[buffer.WrittenCount + 1];
+        buffer.WrittenSpan.CopyTo(line);
+        line[^1] = (byte)'\n';
+        return line;
+    }
+}

@@ -1,0 +1,116 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+
+namespace Nonet.Report;
+
+/// <summary>
+/// The attempts grouped by destination (protocol, address and port or path,
+/// DNS question), each with its count and the processes that made it, in the
+/// order first seen.  Bounded: past <see cref="MaxGroups"/> destinations,
+/// further ones are only counted.
+/// </summary>
+internal sealed class ReportTally
+{
+    public const int MaxGroups = 10000;
+    public const int MaxProcessesPerGroup = 16;
+
+    internal sealed class Group(Destination destination)
+    {
+        public Destination Destination { get; } = destination;
+        public long Count { get; set; }
+        public List<(int Pid, string Command)> Processes { get; } = [];
+        public int MoreProcesses { get; set; }
+    }
+
+    private readonly Dictionary<Destination, Group> groups = [];
+    private readonly List<Group> order = [];
+
+    public long Attempts { get; private set; }
+
+    /// <summary>Attempts to destinations beyond <see cref="MaxGroups"/>.</summary>
+    public long Ungrouped { get; private set; }
+
+    public IReadOnlyList<Group> Groups => order;
+
+    public void Add(Attempt attempt)
+    {
+        Attempts++;
+        if (!groups.TryGetValue(attempt.Destination, out var group))
+        {
+            if (groups.Count >= MaxGroups)
+            {
+                Ungrouped++;
+                return;
+            }
+            group = new Group(attempt.Destination);
+            groups.Add(attempt.Destination, group);
+            order.Add(group);
+        }
+        group.Count++;
+        if (!group.Processes.Contains((attempt.Pid, attempt.Command)))
+        {
+            if (group.Processes.Count < MaxProcessesPerGroup)
+                group.Processes.Add((attempt.Pid, attempt.Command));
+            else
+                group.MoreProcesses++;
+        }
+    }
+}
+
+/// <summary>
+/// The summary --report prints on stderr when the command has ended: one
+/// line "none", or a header, then one line per destination, the Unix sockets
+/// in a section of their own.  Pure.
+/// </summary>
+internal static class ReportSummary
+{
+    private const int ProcessesShown = 3;
+
+    /// <summary>The lines, without the "nonet: " prefix.</summary>
+    public static IReadOnlyList<string> Lines(ReportTally tally)
+    {
+        if (tally.Attempts == 0)
+            return ["report: none (no attempt to reach outside the namespace)"];
+        var lines = new List<string>();
+        var network = tally.Groups.Where(g => !g.Destination.IsUnix).ToList();
+        var unix = tally.Groups.Where(g => g.Destination.IsUnix).ToList();
+        long networkCount = network.Sum(g => g.Count);
+        long unixCount = unix.Sum(g => g.Count);
+        var rows = network.Concat(unix).Select(g => (Group: g, Where: Where(g.Destination), Count: g.Count.ToString(CultureInfo.InvariantCulture))).ToList();
+        int whereWidth = rows.Count == 0 ? 0 : rows.Max(r => r.Where.Length);
+        int countWidth = rows.Count == 0 ? 0 : rows.Max(r => r.Count.Length);
+        string Row((ReportTally.Group Group, string Where, string Count) r) =>
+            $"  {r.Group.Destination.Protocol,-6} {r.Where.PadRight(whereWidth)}  {r.Count.PadLeft(countWidth)}×  {Processes(r.Group)}";
+
+        if (network.Count > 0 || unix.Count == 0)
+        {
+            lines.Add(networkCount == 0
+                ? "report: no attempt to reach outside the namespace"
+                : $"report: {Plural(networkCount, "attempt")} to reach outside the namespace, to {Plural(network.Count, "destination")}:");
+            lines.AddRange(rows.Where(r => !r.Group.Destination.IsUnix).Select(Row));
+        }
+        if (unix.Count > 0)
+        {
+            lines.Add($"report: {Plural(unixCount, "connection")} to path-based Unix sockets (these reach the host's services):");
+            lines.AddRange(rows.Where(r => r.Group.Destination.IsUnix).Select(Row));
+        }
+        if (tally.Ungrouped > 0)
+            lines.Add($"report: and {Plural(tally.Ungrouped, "attempt")} to further destinations (see --report-file)");
+        return lines;
+    }
+
+    private static string Where(Destination d) =>
+        d.DnsName is { } name ? $"{d.Show()}  {name} {d.DnsType}" : d.Show();
+
+    private static string Processes(ReportTally.Group group)
+    {
+        var shown = group.Processes.Take(ProcessesShown).Select(p => $"pid {p.Pid} {p.Command}");
+        int more = group.Processes.Count - ProcessesShown + group.MoreProcesses;
+        return string.Join(", ", shown) + (more > 0 ? $" (+{more} more)" : "");
+    }
+
+    private static string Plural(long n, string word) =>
+        n.ToString(CultureInfo.InvariantCulture) + " " + (n == 1 ? word : word + "s");
+}
