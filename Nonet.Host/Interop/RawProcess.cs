@@ -9,10 +9,37 @@ namespace Nonet.Interop;
 /// argv and the environment as the kernel gave them: bytes.  .NET decodes both
 /// as UTF-8 and replaces invalid bytes, and nonet must pass them on unchanged.
 /// </summary>
-internal static unsafe class RawProcess
+internal static unsafe partial class RawProcess
 {
-    /// <summary>argv without argv[0].</summary>
+    [System.Runtime.InteropServices.LibraryImport(EarlySignals.Library, EntryPoint = "nonet_arguments")]
+    private static partial int NativeArguments(byte*** argv);
+
+    /// <summary>argv without argv[0]: from the native start-up code, which
+    /// saw it before the runtime started; on the JIT (unit tests), from
+    /// /proc/self/cmdline.</summary>
     public static IReadOnlyList<byte[]> Arguments()
+    {
+        byte** argv = null;
+        int argc;
+        try
+        {
+            argc = NativeArguments(&argv);
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            argc = 0;
+        }
+        if (argc > 0)
+        {
+            var fromStart = new byte[argc - 1][];
+            for (int i = 1; i < argc; i++)
+                fromStart[i - 1] = System.Runtime.InteropServices.MemoryMarshal.CreateReadOnlySpanFromNullTerminated(argv[i]).ToArray();
+            return fromStart;
+        }
+        return FromProcCmdline();
+    }
+
+    private static IReadOnlyList<byte[]> FromProcCmdline()
     {
         byte[] cmdline = File.ReadAllBytes("/proc/self/cmdline");
         var args = new List<byte[]>();

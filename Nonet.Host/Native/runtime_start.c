@@ -79,3 +79,25 @@ void nonet_runtime_started(void)
 {
 	started = 1;
 }
+
+/* argv as the kernel gave it, for Interop/RawProcess.cs: glibc passes it to
+ * the executable's constructors, so Main need not read /proc/self/cmdline
+ * (one open, one read and a copy on every run). */
+int nonet_arguments(char ***argv);
+
+static int saved_argc;
+static char **saved_argv;
+
+__attribute__((constructor)) static void keep_arguments(int argc, char **argv, char **envp)
+{
+	(void)envp;
+	saved_argc = argc;
+	saved_argv = argv;
+}
+
+/* argc, with *argv set; 0 when no constructor ran with them. */
+int nonet_arguments(char ***argv)
+{
+	*argv = saved_argv;
+	return saved_argv == NULL ? 0 : saved_argc;
+}
