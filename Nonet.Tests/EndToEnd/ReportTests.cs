@@ -300,6 +300,20 @@ public sealed class ReportTests(Identity identity) : EndToEndTest(identity)
     }
 
     [Test]
+    public void The_command_holds_nothing_of_the_reports_and_ends_with_the_same_status()
+    {
+        string file = ReportFile();
+        // (Descriptors that the test runner leaks into its children differ
+        // from run to run: what matters is that none is nonet's.)
+        const string script = "for fd in /proc/$$/fd/*; do readlink $fd; done; kill -USR1 $$";
+        var plain = Nonet("sh", "-c", script);
+        var reported = Nonet("--report", "--report-file", file, "sh", "-c", script);
+        Assert.That(plain.ExitCode, Is.EqualTo(128 + 10), plain.ToString());
+        Assert.That(reported.ExitCode, Is.EqualTo(plain.ExitCode), reported.ToString());
+        Assert.That(reported.Stdout, Does.Not.Contain("seccomp").And.Not.Contain("socket:").And.Not.Contain(file), reported.ToString());
+    }
+
+    [Test]
     public void A_report_file_in_a_missing_directory_stops_nonet_before_the_command()
     {
         string dir = Harness.TempDirectory(Who);

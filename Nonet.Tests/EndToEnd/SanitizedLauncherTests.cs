@@ -61,6 +61,14 @@ public sealed class SanitizedLauncherTests(Identity identity) : EndToEndTest(ide
     }
 
     [Test]
+    public void The_report_filter_runs_clean()
+    {
+        var r = Run("--report", Python, "-c", "import socket\ntry: socket.socket().connect(('192.0.2.1', 80))\nexcept OSError: pass");
+        Assert.That(r.ExitCode, Is.Zero, r.ToString());
+        Assert.That(r.Stderr, Does.Contain("192.0.2.1:80  1×"), r.ToString());
+    }
+
+    [Test]
     public void A_signal_ends_the_command()
     {
         var r = Run("sh", "-c", "kill -TERM $$");

@@ -35,9 +35,18 @@ internal sealed class FailureExplainerTests
     [TestCase(Step.Keeper)]
     [TestCase(Step.DropCaps)]
     [TestCase(Step.LauncherEnded)]
+    [TestCase(Step.Report)]
     public void Every_set_up_failure_is_125(Step step)
     {
         Assert.That(FailureExplainer.Explain(new LaunchFailure(step, Errno.EPERM), Facts()).ExitCode, Is.EqualTo(125));
+    }
+
+    [Test]
+    public void A_report_that_cannot_watch_the_command_says_what_is_needed()
+    {
+        var e = FailureExplainer.Explain(new LaunchFailure(Step.Report, Errno.EPERM, "pidfd_getfd: "), Facts());
+        Assert.That(FailureExplainer.OneLine(e), Does.StartWith("cannot watch the command's network calls for --report: pidfd_getfd: Operation not permitted; "));
+        Assert.That(e.Fix, Does.Contain("run without --report"));
     }
 
     [Test]
