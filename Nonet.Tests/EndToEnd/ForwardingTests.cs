@@ -47,7 +47,16 @@ public sealed class ForwardingTests(Identity identity) : EndToEndTest(identity)
     {
         using var forwarded = new HostServer(IPAddress.Loopback);
         using var other = new HostServer(IPAddress.Loopback);
-        using var other6 = new HostServer(IPAddress.IPv6Loopback);
+        // IPv4 and IPv6 ports are chosen apart: the kernel may give the ::1
+        // server the forwarded port's number, which is then reachable.
+        var other6 = new HostServer(IPAddress.IPv6Loopback);
+        while (other6.Port == forwarded.Port || other6.Port == other.Port)
+        {
+            var next = new HostServer(IPAddress.IPv6Loopback);
+            other6.Dispose();
+            other6 = next;
+        }
+        using var _ = other6;
         var r = Nonet("--forward", $"{forwarded.Port}", Python, "-c", Client,
             "127.0.0.1", $"{other.Port}", "::1", $"{other6.Port}", "127.0.0.1", $"{forwarded.Port}", "::1", $"{other.Port}");
         Assert.That(r.ExitCode, Is.Zero, r.ToString());
