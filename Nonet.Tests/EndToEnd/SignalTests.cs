@@ -127,7 +127,13 @@ public sealed class SignalTests(Identity identity) : EndToEndTest(identity)
             .Where(s => s.Length > 0)
             .Select(s => (Pid: s[..s.IndexOf(' ')], Comm: s[(s.IndexOf('(') + 1)..s.LastIndexOf(')')], Fields: s[(s.LastIndexOf(')') + 2)..].Split(' ')))
             .ToList();
-        var ours = stats.Where(p => p.Comm.StartsWith("nonet", StringComparison.Ordinal)).Select(p => p.Pid).ToHashSet();
+        // This test's nonet and its launcher only: other tests' nonets run
+        // at the same time, and may be reaping a child just now.
+        string host = nonet.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var hosts = stats.Where(p => p.Comm.StartsWith("nonet", StringComparison.Ordinal)
+            && (p.Pid == host || p.Fields[1] == host)).Select(p => p.Pid).ToHashSet();
+        var ours = stats.Where(p => p.Comm.StartsWith("nonet", StringComparison.Ordinal)
+            && (hosts.Contains(p.Pid) || hosts.Contains(p.Fields[1]))).Select(p => p.Pid).ToHashSet();
         var zombies = stats.Where(p => p.Fields[0] == "Z" && ours.Contains(p.Fields[1])).Select(p => $"{p.Pid} ({p.Comm})").ToList();
         Harness.Finish(nonet);
         Assert.That(zombies, Is.Empty);
