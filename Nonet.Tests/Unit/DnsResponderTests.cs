@@ -149,10 +149,9 @@ public sealed class DnsResponderTests
         {
             var response = Client(tcp: true).Query("still.example", QueryType.A);
             Assert.That(response.Header.ResponseCode, Is.EqualTo(DnsHeaderResponseCode.NotExistentDomain), response.ErrorMessage);
-            // The oldest holders were closed to make room.
-            var first = holders[0].GetStream();
-            first.ReadTimeout = 2000;
-            Assert.That(first.Read(new byte[1]), Is.Zero);
+            // The oldest holders were closed to make room: an end of file,
+            // or a reset, since the responder closed with their bytes unread.
+            Assert.That(Closed(holders[0]), Is.True, "the oldest holder must be closed");
         }
         finally
         {
@@ -168,9 +167,23 @@ public sealed class DnsResponderTests
         var stream = tcp.GetStream();
         stream.ReadTimeout = 2000;
         stream.Write([0, 3, 1, 2, 3]);
-        Assert.That(stream.Read(new byte[1]), Is.Zero);
+        Assert.That(Closed(tcp), Is.True);
         Assert.That(Client(tcp: true).Query("next.example", QueryType.A).Header.ResponseCode,
             Is.EqualTo(DnsHeaderResponseCode.NotExistentDomain));
+    }
+
+    private static bool Closed(TcpClient client)
+    {
+        var stream = client.GetStream();
+        stream.ReadTimeout = 2000;
+        try
+        {
+            return stream.Read(new byte[1]) == 0;
+        }
+        catch (System.IO.IOException e) when (e.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionReset })
+        {
+            return true;
+        }
     }
 
     private static byte[] Framed(byte[] message) =>
