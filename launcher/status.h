@@ -27,7 +27,6 @@ enum nonet_step {
 	STEP_EXEC = 7,         /* child: err == 0 just before execve(), else its errno */
 	STEP_LISTEN = 8,       /* child: --forward listeners made and sent; on failure value = port */
 	STEP_HELPER = 9,       /* child: --publish helper started; value = its pid */
-	STEP_KEEPER = 10,      /* child: keeper started (lifetime.c); value = its pid */
 };
 
 struct nonet_status {

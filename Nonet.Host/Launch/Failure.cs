@@ -21,7 +21,6 @@ internal enum Step
     Listen,
     ReceiveListeners,
     Helper,
-    Keeper,
     Exec,
     LauncherEnded,
 }
@@ -73,8 +72,6 @@ internal static class FailureExplainer
                 return Nonet($"cannot receive the forwarded ports' listeners from the launcher: {error}", null);
             case Step.Helper:
                 return Nonet($"cannot start the helper for published ports: {error}", null);
-            case Step.Keeper:
-                return Nonet($"cannot start the process that ends the command's leftovers: {error}", null);
             case Step.Exec:
                 return new Explanation(
                     failure.Errno is Errno.ENOENT or Errno.ENOTDIR or Errno.ELOOP or Errno.ENAMETOOLONG ? ExitCodes.NotFound : ExitCodes.CannotExecute,
@@ -157,7 +154,6 @@ internal static class FailureExplainer
         [Step.Listen] = "listen on forwarded ports",
         [Step.ReceiveListeners] = "receive listeners",
         [Step.Helper] = "start publish helper",
-        [Step.Keeper] = "start keeper",
         [Step.Exec] = "exec command",
         [Step.LauncherEnded] = "launcher ended early",
     };

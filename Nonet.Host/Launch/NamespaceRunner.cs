@@ -53,6 +53,7 @@ internal static unsafe class NamespaceRunner
 
         var records = new List<StatusRecord>();
         LaunchFailure? failure = null;
+        int child = 0;
         try
         {
             while (ReadRecord(status[0]) is { } record)
@@ -75,8 +76,15 @@ internal static unsafe class NamespaceRunner
                         kill(launcher, SIGKILL); // the child dies with it
                     }
                 }
+                else if (record.Step == LauncherStep.UnshareNet && failure is null)
+                {
+                    // Nothing of the command's runs yet: its namespace is
+                    // known before anything can be left in it.
+                    Leftovers.Watch(child, launcher);
+                }
                 else if (record.Step == LauncherStep.Clone && failure is null)
                 {
+                    child = record.Value;
                     // The child waits in its new user namespace; the host, in
                     // the caller's namespace, maps the caller's ids into it.
                     failure = WriteIdMaps(record.Value);
@@ -119,7 +127,6 @@ internal static unsafe class NamespaceRunner
         LauncherStep.DropCaps => Step.DropCaps,
         LauncherStep.Listen => Step.Listen,
         LauncherStep.Helper => Step.Helper,
-        LauncherStep.Keeper => Step.Keeper,
         _ => Step.Exec,
     };
 
@@ -288,7 +295,10 @@ internal static unsafe class NamespaceRunner
                 if (r == launcher && JobControl.Follow(st, launcher))
                     continue;
                 if (r == launcher)
+                {
+                    Leftovers.LauncherEnded(st);
                     return ExitStatusOf(st);
+                }
                 if (r < 0 && Libc.Errno != EINTR)
                     throw new SystemCallException("waitpid", Libc.Errno);
 
@@ -350,6 +360,7 @@ internal static unsafe class NamespaceRunner
                 if (r == launcher)
                 {
                     status = ExitStatusOf(st);
+                    Leftovers.LauncherEnded(st);
                     // Its pid is free for reuse: nothing more is sent to it.
                     loop.Remove(sfd);
                     break;

@@ -15,7 +15,6 @@ internal enum LauncherStep : uint
     Exec = 7,
     Listen = 8,
     Helper = 9,
-    Keeper = 10,
 }
 
 /// <summary>One record from the status pipe: a step and how it ended.</summary>

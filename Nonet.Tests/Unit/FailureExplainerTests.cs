@@ -31,7 +31,6 @@ internal sealed class FailureExplainerTests
     [TestCase(Step.Listen)]
     [TestCase(Step.ReceiveListeners)]
     [TestCase(Step.Helper)]
-    [TestCase(Step.Keeper)]
     [TestCase(Step.DropCaps)]
     [TestCase(Step.LauncherEnded)]
     public void Every_set_up_failure_is_125(Step step)
