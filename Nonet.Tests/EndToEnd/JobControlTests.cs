@@ -130,13 +130,16 @@ public sealed class JobControlTests(Identity identity) : EndToEndTest(identity)
         AssertSame(command, Run);
     }
 
-    [Test]
-    public void Kill_TSTP_and_CONT_to_nonets_pid_stop_and_continue_the_command_and_nonet()
+    [TestCase(false)]
+    [TestCase(true)]
+    public void Kill_TSTP_and_CONT_to_nonets_pid_stop_and_continue_the_command_and_nonet(bool publishing)
     {
+        // With a published port nonet waits in its event loop instead.
+        string[] options = publishing ? ["--publish", $"{ForwardingTests.FreeHostPort()}"] : [];
         // No terminal: a parent that does job control puts nonet in a
         // process group of its own (one left orphaned would discard SIGTSTP).
         const string wrapper = "import subprocess, sys\np = subprocess.Popen(sys.argv[1:], process_group=0)\nprint(p.pid, flush=True)\nsys.exit(p.wait())\n";
-        using var parent = Harness.Start(Who, Python, ["-c", wrapper, Harness.Nonet, "sh", "-c", "echo ready; while :; do sleep .1; done"]);
+        using var parent = Harness.Start(Who, Python, ["-c", wrapper, Harness.Nonet, .. options, "sh", "-c", "echo ready; while :; do sleep .1; done"]);
         try
         {
             var first = parent.StandardOutput.ReadLineAsync();
