@@ -67,8 +67,9 @@
 /* How long SIGKILL may take before the launcher gives up (a process stuck in
  * the kernel, on a dead NFS server say). */
 #define KILL_TIMEOUT_MS 5000
-/* While waiting, how often to look again for processes that are not the
- * launcher's children (their end sends it nothing). */
+/* While waiting, how often to look again: a process that becomes the
+ * launcher's child when its parent dies says nothing, and is sent its
+ * SIGTERM at the next look. */
 #define POLL_MS 20
 
 static pid_t host_pid;
