@@ -8,9 +8,9 @@
  *   - the host dies (even of SIGKILL): the launcher gets DEATH_SIGNAL (its
  *     parent-death signal) and does the same, the command included;
  *   - the launcher dies (even of SIGKILL): the command dies of its own
- *     parent-death signal (SIGKILL, set in run_child), and the host, seeing
- *     the launcher killed, ends every process left in the command's network
- *     namespace (Nonet.Host/Launch/Leftovers.cs).
+ *     parent-death signal (SIGKILL, set in run_child), and the host, a
+ *     child subreaper too, gets the orphans and ends them the same way
+ *     (Nonet.Host/Launch/Leftovers.cs).
  *
  * "Left" means a descendant of the launcher: its children are the command's
  * orphans, and once a child dies, its own children become the launcher's.

@@ -15,6 +15,7 @@ internal static unsafe partial class Libc
     private const string Name = "libc";
 
     public const int WNOHANG = 1;
+    public const int __WALL = 0x40000000;
     public const int WUNTRACED = 2;
     public const int WCONTINUED = 8;
     public const int SFD_CLOEXEC = 0x80000;
@@ -62,7 +63,7 @@ internal static unsafe partial class Libc
     public static partial int posix_spawn_file_actions_adddup2(void* actions, int fd, int newFd);
 
     [LibraryImport(Name, SetLastError = true)]
-    public static partial nint readlinkat(int dirFd, byte* path, byte* buffer, nint size);
+    public static partial int prctl(int option, ulong arg2, ulong arg3, ulong arg4, ulong arg5);
 
     [LibraryImport(Name, EntryPoint = "syscall", SetLastError = true)]
     private static partial long syscall4(long number, int a, int b, nint c, uint d);

@@ -10,80 +10,68 @@ namespace Nonet.Launch;
 
 /// <summary>
 /// Should the launcher be killed (it never dies of a signal otherwise), the
-/// host ends what the command left in its network namespace, as the launcher
-/// would have (launcher/lifetime.c): SIGTERM, a grace of
-/// <see cref="GraceMilliseconds"/>, then SIGKILL.  The command itself dies of
-/// its parent-death signal; its orphans went to init, out of anyone's tree,
-/// so the namespace is how they are found: the child's, taken as soon as it
-/// exists, before anything of the command's can run.  A process is checked
-/// and signalled through its /proc/PID directory (a pidfd), so a pid reused
-/// meanwhile is never signalled.
+/// host ends what the command left running, as the launcher would have
+/// (launcher/lifetime.c): SIGTERM, a grace of <see cref="GraceMilliseconds"/>,
+/// then SIGKILL.  The command itself dies of its parent-death signal.  The
+/// host is a child subreaper too, so with the launcher gone the command's
+/// orphans become the host's children, and the host ends them by descent
+/// exactly as the launcher does (while the launcher lives, it is the nearer
+/// subreaper and takes them).  Each is signalled through its /proc/PID
+/// directory, a pidfd; a child's pid is its own until the host reaps it.
 /// </summary>
 internal static unsafe class Leftovers
 {
     public const int GraceMilliseconds = 1000;
 
-    /// <summary>The command's network namespace ("net:[INODE]"), once known.</summary>
-    private static string? netns;
+    private const int PR_SET_CHILD_SUBREAPER = 36;
 
-    /// <summary>
-    /// After the child reported its network namespace made: take its name.
-    /// The child is the launcher's and cannot exit unnoticed, but its pid
-    /// could be another's if it died: so it must still be the launcher's
-    /// child, and in another namespace than nonet's.
-    /// </summary>
-    public static void Watch(int child, int launcher)
+    /// <summary>Before the launcher starts.</summary>
+    public static void BecomeSubreaper()
     {
-        int dfd = OpenProcess(child);
-        if (dfd < 0)
-            return;
-        try
-        {
-            string? ns = NetNamespace(dfd);
-            if (ns is not null && ParentOf(dfd) == launcher && ns != OwnNetNamespace())
-                netns = ns;
-        }
-        finally
-        {
-            close(dfd);
-        }
+        if (Libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
+            throw new SystemCallException("prctl(PR_SET_CHILD_SUBREAPER)", Libc.Errno);
     }
 
     /// <summary>After the launcher ended with <paramref name="waitStatus"/>.</summary>
     public static void LauncherEnded(int waitStatus)
     {
         bool killed = (waitStatus & 0x7f) != 0 && (waitStatus & 0xff) != 0x7f;
-        if (killed && netns is { } ns)
-            EndAll(ns);
-        netns = null;
+        if (killed)
+            EndAll();
     }
 
-    private static void EndAll(string ns)
+    private static void EndAll()
     {
         var terminated = new System.Collections.Generic.HashSet<int>();
         long deadline = Environment.TickCount64 + GraceMilliseconds;
-        while (Sweep(ns, SIGTERM, terminated) > 0 && Environment.TickCount64 < deadline)
+        while (Sweep(SIGTERM, terminated) > 0 && Environment.TickCount64 < deadline)
             Thread.Sleep(20);
         deadline = Environment.TickCount64 + 5000;
-        while (Sweep(ns, SIGKILL, terminated) > 0 && Environment.TickCount64 < deadline)
+        while (Sweep(SIGKILL, terminated) > 0 && Environment.TickCount64 < deadline)
             Thread.Sleep(5);
     }
 
-    /// <summary>Signals every live process in <paramref name="ns"/> (SIGTERM
-    /// once each, with SIGCONT if stopped); returns how many there were.</summary>
-    private static int Sweep(string ns, int signal, System.Collections.Generic.HashSet<int> terminated)
+    /// <summary>Reaps the children that died, then signals every live one
+    /// (SIGTERM once each, with SIGCONT if stopped); returns how many there
+    /// were.  An orphan's children become the host's when it dies.</summary>
+    private static int Sweep(int signal, System.Collections.Generic.HashSet<int> terminated)
     {
+        int st;
+        while (Libc.waitpid(-1, &st, Libc.WNOHANG | Libc.__WALL) > 0)
+        {
+        }
+        int self = Environment.ProcessId;
         int found = 0;
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
         {
-            if (!int.TryParse(Path.GetFileName(dir), out int pid) || pid == Environment.ProcessId)
+            if (!int.TryParse(Path.GetFileName(dir), out int pid))
                 continue;
             int dfd = OpenProcess(pid);
             if (dfd < 0)
                 continue;
             try
             {
-                if (NetNamespace(dfd) != ns || StateOf(dfd) is 'Z' or 'X' or '\0')
+                if (StatFields(dfd)?.Split(' ') is not [var state, var parent, ..] || parent != $"{self}" || state is "Z" or "X")
                     continue;
                 found++;
                 if (signal != SIGTERM)
@@ -91,7 +79,7 @@ internal static unsafe class Leftovers
                 else if (terminated.Add(pid))
                 {
                     Libc.PidfdSendSignal(dfd, pid, SIGTERM);
-                    if (StateOf(dfd) == 'T')
+                    if (state == "T")
                         Libc.PidfdSendSignal(dfd, pid, SIGCONT);
                 }
             }
@@ -108,30 +96,6 @@ internal static unsafe class Leftovers
         byte[] path = Encoding.ASCII.GetBytes($"/proc/{pid}\0");
         fixed (byte* p = path)
             return open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-    }
-
-    private static string? OwnNetNamespace()
-    {
-        int dfd = OpenProcess(Environment.ProcessId);
-        if (dfd < 0)
-            return null;
-        try
-        {
-            return NetNamespace(dfd);
-        }
-        finally
-        {
-            close(dfd);
-        }
-    }
-
-    private static string? NetNamespace(int dfd)
-    {
-        byte* buffer = stackalloc byte[64];
-        byte* name = stackalloc byte[8];
-        "ns/net\0"u8.CopyTo(new Span<byte>(name, 8));
-        nint n = Libc.readlinkat(dfd, name, buffer, 64);
-        return n <= 0 ? null : Encoding.ASCII.GetString(buffer, (int)n);
     }
 
     /// <summary>From the process's stat file: "PID (COMM) S PPID ...".</summary>
@@ -156,13 +120,5 @@ internal static unsafe class Leftovers
         {
             close(fd);
         }
-    }
-
-    private static char StateOf(int dfd) => StatFields(dfd) is { Length: > 0 } f ? f[0] : '\0';
-
-    private static int ParentOf(int dfd)
-    {
-        var fields = StatFields(dfd)?.Split(' ');
-        return fields is { Length: > 1 } && int.TryParse(fields[1], out int ppid) ? ppid : -1;
     }
 }

@@ -39,6 +39,7 @@ internal static unsafe class NamespaceRunner
             throw new SystemCallException("pipe2", e);
         }
 
+        Leftovers.BecomeSubreaper();
         int spawnError = Spawn(request, status[1], go[0], out int launcher);
         close(status[1]);
         close(go[0]);
@@ -53,7 +54,6 @@ internal static unsafe class NamespaceRunner
 
         var records = new List<StatusRecord>();
         LaunchFailure? failure = null;
-        int child = 0;
         try
         {
             while (ReadRecord(status[0]) is { } record)
@@ -76,15 +76,8 @@ internal static unsafe class NamespaceRunner
                         kill(launcher, SIGKILL); // the child dies with it
                     }
                 }
-                else if (record.Step == LauncherStep.UnshareNet && failure is null)
-                {
-                    // Nothing of the command's runs yet: its namespace is
-                    // known before anything can be left in it.
-                    Leftovers.Watch(child, launcher);
-                }
                 else if (record.Step == LauncherStep.Clone && failure is null)
                 {
-                    child = record.Value;
                     // The child waits in its new user namespace; the host, in
                     // the caller's namespace, maps the caller's ids into it.
                     failure = WriteIdMaps(record.Value);
