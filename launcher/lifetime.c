@@ -402,10 +402,13 @@ int lifetime_supervise(pid_t command, const int *forwarded, size_t n_forwarded)
 			(void)sweep(SIGTERM);
 			return 128 + SIGKILL;
 		} else if (sig == SIGCONT) {
-			/* Continued (by the host, the shell, anyone): the command
-			 * too, unless it already is (a SIGCONT to the whole
-			 * process group reached it directly). */
-			if (is_stopped(command))
+			/* Continued: the command too, if it is stopped and this
+			 * SIGCONT did not reach it already, as one to the whole
+			 * process group (fg, bg) does.  Else a command that
+			 * stopped again at once (bg, then SIGTTIN) would be
+			 * continued a second time. */
+			if (is_stopped(command) &&
+			    ((si.si_code <= 0 && si.si_pid == host_pid) || getpgid(command) != getpgrp()))
 				(void)kill(command, SIGCONT);
 		} else if (si.si_code <= 0 && si.si_pid == host_pid) {
 			/* A user's signal, passed on by the host.  Signals from

@@ -116,6 +116,7 @@ public sealed class JobControlTests(Identity identity) : EndToEndTest(identity)
             s.WaitFor(new Regex(@"\(END\)\s*$"), "the end of the file", visibleOnly: true);
             Send(job, "TSTP");
             s.WaitFor(stopped, "the 'Stopped' notice after SIGTSTP", visibleOnly: true);
+            s.WaitUntil(() => LifetimeTests.Stat(job)?[0] == "T", "the job to stop");
             s.TypeAtPrompt("jobs");
             s.WaitForPrompt();
             string screen = s.Screen(visibleOnly: true);
