@@ -4,26 +4,27 @@
  * Who ends what:
  *
  *   - the command exits: the launcher (parent side, a child subreaper, so
- *     every orphan of the command is its child) ends what is left;
+ *     every orphan of the command becomes its child) ends what is left;
  *   - the host dies (even of SIGKILL): the launcher gets DEATH_SIGNAL (its
  *     parent-death signal) and does the same, the command included;
  *   - the launcher dies (even of SIGKILL): the command dies of its own
- *     parent-death signal (SIGKILL, set in run_child), and the keeper, a
- *     sibling of the command in the network namespace, gets DEATH_SIGNAL and
- *     ends every process left in that namespace.
+ *     parent-death signal (SIGKILL, set in run_child), and the host, a
+ *     child subreaper too, gets the orphans and ends them the same way
+ *     (Nonet.Host/Launch/Leftovers.cs).
  *
- * "Left" means: a child of the launcher (an orphan of the command) or a
- * process in the command's network namespace.  No PID namespace is used: the
- * command keeps its pid and sees the host's processes.  Processes are found
- * in /proc and signalled through their /proc/PID directory, a pidfd
- * (pidfd_send_signal(2), Linux 5.1): a pid that was reused between the look
- * and the signal is not signalled.
+ * "Left" means a descendant of the launcher: its children are the command's
+ * orphans, and once a child dies, its own children become the launcher's.
+ * No PID namespace is used: the command keeps its pid and sees the host's
+ * processes.  Processes are found in /proc and signalled through their
+ * /proc/PID directory, a pidfd (pidfd_send_signal(2), Linux 5.1); the
+ * launcher's children keep their pids until it reaps them anyway.
  *
  * The cost on a command that leaves nothing behind is one waitid(): the
- * command, the keeper and the --publish helper are "clone" children (exit
- * signal EXIT_SIGNAL, not SIGCHLD), and the kernel gives an orphan that
- * reaches the subreaper SIGCHLD, so "no child waitable without __WALL" means
- * nothing is left.
+ * command and the --publish helper are "clone" children (exit signal
+ * EXIT_SIGNAL, not SIGCHLD), and the kernel gives an orphan that reaches the
+ * subreaper SIGCHLD, so "no child waitable without __WALL" means nothing is
+ * left.  (A process per run inside the namespace to cover the launcher's
+ * death was measured at 3-4% of the CPU time of "nonet true".)
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -36,7 +37,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -57,7 +57,7 @@
 #define __WALL 0x40000000
 #endif
 
-/* The parent-death signal of the launcher and of the keeper: catchable, and
+/* The launcher's parent-death signal: catchable, and
  * never one the host passes on.  Always blocked, taken with sigwaitinfo(). */
 #define DEATH_SIGNAL (SIGRTMIN + 1)
 /* The child's exit signal: anything but SIGCHLD makes it a "clone" child (see
@@ -67,23 +67,12 @@
 /* How long SIGKILL may take before the launcher gives up (a process stuck in
  * the kernel, on a dead NFS server say). */
 #define KILL_TIMEOUT_MS 5000
-/* While waiting, how often to look again for processes that are not the
- * launcher's children (their end sends it nothing). */
+/* While waiting, how often to look again: a process that becomes the
+ * launcher's child when its parent dies says nothing, and is sent its
+ * SIGTERM at the next look. */
 #define POLL_MS 20
 
-/* From <linux/capability.h>, which musl does not ship. */
-#define CAPABILITY_VERSION_3 0x20080522
-struct cap_header {
-	uint32_t version;
-	int pid;
-};
-struct cap_data {
-	uint32_t effective, permitted, inheritable;
-};
-
 static pid_t host_pid;
-static int keeper_pipe[2] = { -1, -1 }; /* child to parent: the keeper's pid */
-static pid_t keeper_pid;
 static int ending;                      /* SIGTERM sent; the grace runs */
 static struct timespec grace_end;
 static pid_t terminated[1024];          /* sent SIGTERM already, once is enough */
@@ -182,12 +171,11 @@ static int was_terminated(pid_t pid)
 }
 
 /*
- * Every live process that is a child of PARENT (if > 0) or in the network
- * namespace NETNS (if not NULL), but neither this one nor EXCEPT, gets SIG
- * (0: none, only count; SIGTERM: once each, and SIGCONT if stopped, so that
- * it can act on it).  Returns how many there were.
+ * Every live child of this process gets SIG (SIGTERM: once each, and
+ * SIGCONT if stopped, so that it can act on it).  Returns how many there
+ * were.
  */
-static int sweep(int sig, pid_t parent, pid_t except, const struct stat *netns)
+static int sweep(int sig)
 {
 	DIR *proc = opendir("/proc");
 	struct dirent *e;
@@ -201,9 +189,9 @@ static int sweep(int sig, pid_t parent, pid_t except, const struct stat *netns)
 		long pid = strtol(e->d_name, &end, 10);
 		char state;
 		pid_t ppid;
-		int dfd, member;
+		int dfd;
 
-		if (*end != '\0' || pid <= 0 || pid == self || pid == except)
+		if (*end != '\0' || pid <= 0)
 			continue;
 		dfd = openat(dirfd(proc), e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (dfd < 0)
@@ -212,20 +200,13 @@ static int sweep(int sig, pid_t parent, pid_t except, const struct stat *netns)
 			close(dfd);
 			continue;
 		}
-		member = parent > 0 && ppid == parent;
-		if (!member && netns != NULL) {
-			struct stat st;
-
-			member = fstatat(dfd, "ns/net", &st, 0) == 0 &&
-				 st.st_ino == netns->st_ino && st.st_dev == netns->st_dev;
-		}
-		if (member) {
+		if (ppid == self) {
 			found++;
 			if (sig == SIGTERM && !was_terminated((pid_t)pid)) {
 				signal_process(dfd, (pid_t)pid, SIGTERM);
 				if (state == 'T')
 					signal_process(dfd, (pid_t)pid, SIGCONT);
-			} else if (sig != 0 && sig != SIGTERM) {
+			} else if (sig != SIGTERM) {
 				signal_process(dfd, (pid_t)pid, sig);
 			}
 		}
@@ -247,14 +228,20 @@ static void wait_for(const sigset_t *set, long long ms)
 	(void)sigtimedwait(set, NULL, &ts);
 }
 
+/* Reaps every child that has died. */
+static void reap_dead(void)
+{
+	while (waitpid(-1, NULL, WNOHANG | __WALL) > 0)
+		;
+}
+
 /*
- * End every process that PARENT's children or the namespace NETNS hold,
- * except EXCEPT: SIGTERM (unless already sent: the grace then ends at
- * GRACE_END), up to LIFETIME_GRACE_MS for them to go, then SIGKILL until none
- * is left.  The launcher reaps its children as they die; the keeper has
- * none.
+ * End every descendant: SIGTERM (unless sent already: the grace then ends
+ * at GRACE_END), up to LIFETIME_GRACE_MS for them to go, then SIGKILL until
+ * none is left.  A child's children become this process's when it dies, and
+ * get their SIGTERM then.
  */
-static void end_all(pid_t parent, pid_t except, const struct stat *netns)
+static void end_all(void)
 {
 	sigset_t children;
 	long long deadline;
@@ -269,20 +256,16 @@ static void end_all(pid_t parent, pid_t except, const struct stat *netns)
 	}
 	deadline = ms_of(&grace_end);
 	for (;;) {
-		if (parent > 0)
-			while (waitpid(-1, NULL, WNOHANG | __WALL) > 0)
-				;
-		if (sweep(SIGTERM, parent, except, netns) == 0)
+		reap_dead();
+		if (sweep(SIGTERM) == 0)
 			return;
 		if (now_ms() >= deadline)
 			break;
 		wait_for(&children, deadline - now_ms() < POLL_MS ? deadline - now_ms() : POLL_MS);
 	}
 	deadline = now_ms() + KILL_TIMEOUT_MS;
-	while (sweep(SIGKILL, parent, except, netns) > 0 && now_ms() < deadline) {
-		if (parent > 0)
-			while (waitpid(-1, NULL, WNOHANG | __WALL) > 0)
-				;
+	while (sweep(SIGKILL) > 0 && now_ms() < deadline) {
+		reap_dead();
 		wait_for(&children, 5);
 	}
 }
@@ -309,97 +292,12 @@ int lifetime_prepare(void)
 		errno = ESRCH;
 		return -1;
 	}
-	return pipe2(keeper_pipe, O_CLOEXEC | O_NONBLOCK);
+	return 0;
 }
 
 int lifetime_exit_signal(void)
 {
 	return EXIT_SIGNAL;
-}
-
-/* Keeper side: every descriptor closed.  close_range() needs Linux 5.9. */
-static void close_all(void)
-{
-	int fd;
-
-	if (syscall(SYS_close_range, 0u, ~0u, 0u) == 0)
-		return;
-	for (fd = 0; fd < 65536; fd++)
-		close(fd);
-}
-
-/*
- * The keeper: waits, in the namespace, for the launcher to die, then ends
- * every process left in the namespace.  It holds no descriptor and no
- * capability, and is in a session of its own, so that neither the terminal
- * nor a signal to nonet's process group reaches it.  The launcher kills it
- * (SIGKILL) once it has ended everything itself.  Never returns.
- */
-static void run_keeper(pid_t launcher)
-{
-	struct cap_header header = { CAPABILITY_VERSION_3, 0 };
-	struct cap_data none[2];
-	struct stat netns;
-	sigset_t all, death;
-
-	sigfillset(&all);
-	(void)sigprocmask(SIG_SETMASK, &all, NULL);
-	if (prctl(PR_SET_PDEATHSIG, DEATH_SIGNAL, 0, 0, 0) < 0)
-		_exit(125);
-	close_all();
-	memset(none, 0, sizeof none);
-	if (syscall(SYS_capset, &header, none) < 0 || stat("/proc/self/ns/net", &netns) < 0)
-		_exit(125);
-	(void)setsid();
-	(void)prctl(PR_SET_NAME, "nonet-keeper", 0, 0, 0);
-
-	sigemptyset(&death);
-	sigaddset(&death, DEATH_SIGNAL);
-	/* Anyone may send DEATH_SIGNAL; only a new parent means the launcher died. */
-	while (getppid() == launcher)
-		(void)sigwaitinfo(&death, NULL);
-	end_all(0, 0, &netns);
-	_exit(0);
-}
-
-pid_t lifetime_start_keeper(pid_t parent)
-{
-	/* CLONE_PARENT: a sibling of the command, not its child (the command
-	 * must not see it among its children), so a child of the launcher
-	 * whose death it notices. */
-	pid_t pid = (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, NULL, NULL, NULL, NULL);
-
-	if (pid == 0)
-		run_keeper(parent);
-	if (pid > 0) {
-		ssize_t n;
-
-		do
-			n = write(keeper_pipe[1], &pid, sizeof pid);
-		while (n < 0 && errno == EINTR);
-		close(keeper_pipe[1]);
-		keeper_pipe[1] = -1;
-	}
-	return pid;
-}
-
-/* Parent side: the keeper's pid, once the child has written it. */
-static void read_keeper_pid(void)
-{
-	pid_t pid;
-	ssize_t n;
-
-	if (keeper_pipe[0] < 0)
-		return;
-	do
-		n = read(keeper_pipe[0], &pid, sizeof pid);
-	while (n < 0 && errno == EINTR);
-	if (n < 0 && errno == EAGAIN)
-		return; /* not yet */
-	close(keeper_pipe[0]);
-	keeper_pipe[0] = -1;
-	if (n == (ssize_t)sizeof pid && pid > 0)
-		keeper_pid = pid;
 }
 
 /* Parent side: stop with SIG, as the command did, so that whoever waits for
@@ -463,10 +361,6 @@ int lifetime_supervise(pid_t command, const int *forwarded, size_t n_forwarded)
 	sigset_t wanted;
 	size_t i;
 
-	if (keeper_pipe[1] >= 0) {
-		close(keeper_pipe[1]);
-		keeper_pipe[1] = -1;
-	}
 	sigemptyset(&wanted);
 	sigaddset(&wanted, SIGCHLD);
 	sigaddset(&wanted, EXIT_SIGNAL);
@@ -500,18 +394,21 @@ int lifetime_supervise(pid_t command, const int *forwarded, size_t n_forwarded)
 		} else if (sig == DEATH_SIGNAL) {
 			if (getppid() == host_pid)
 				continue;
-			/* The host died: end everything, the command first. */
-			read_keeper_pid();
+			/* The host died: end everything, the command first
+			 * (lifetime_end() goes on with the same grace). */
 			ending = 1;
 			clock_gettime(CLOCK_MONOTONIC, &grace_end);
 			grace_end.tv_sec += LIFETIME_GRACE_MS / 1000;
-			(void)sweep(SIGTERM, getpid(), keeper_pid, NULL);
+			(void)sweep(SIGTERM);
 			return 128 + SIGKILL;
 		} else if (sig == SIGCONT) {
-			/* Continued (by the host, the shell, anyone): the command
-			 * too, unless it already is (a SIGCONT to the whole
-			 * process group reached it directly). */
-			if (is_stopped(command))
+			/* Continued: the command too, if it is stopped and this
+			 * SIGCONT did not reach it already, as one to the whole
+			 * process group (fg, bg) does.  Else a command that
+			 * stopped again at once (bg, then SIGTTIN) would be
+			 * continued a second time. */
+			if (is_stopped(command) &&
+			    ((si.si_code <= 0 && si.si_pid == host_pid) || getpgid(command) != getpgrp()))
 				(void)kill(command, SIGCONT);
 		} else if (si.si_code <= 0 && si.si_pid == host_pid) {
 			/* A user's signal, passed on by the host.  Signals from
@@ -524,32 +421,12 @@ int lifetime_supervise(pid_t command, const int *forwarded, size_t n_forwarded)
 
 void lifetime_end(void)
 {
-	struct stat netns, own;
-	const struct stat *inside = NULL;
 	siginfo_t si;
-	char path[48];
 
-	read_keeper_pid();
-	while (waitpid(-1, NULL, WNOHANG | __WALL) > 0)
-		;
-	/* Nothing left: no child but the keeper (see the top of this file). */
+	reap_dead();
+	/* Nothing left: no child waitable without __WALL (see the top). */
 	memset(&si, 0, sizeof si);
 	if (!ending && waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 && errno == ECHILD)
-		goto keeper;
-
-	/* The namespace, through the keeper (a child: its pid is its own);
-	 * never the launcher's own. */
-	snprintf(path, sizeof path, "/proc/%d/ns/net", (int)keeper_pid);
-	if (lifetime_is_child(keeper_pid) && stat(path, &netns) == 0 &&
-	    stat("/proc/self/ns/net", &own) == 0 &&
-	    (netns.st_ino != own.st_ino || netns.st_dev != own.st_dev))
-		inside = &netns;
-	end_all(getpid(), keeper_pid, inside);
-
-keeper:
-	if (lifetime_is_child(keeper_pid)) {
-		(void)kill(keeper_pid, SIGKILL);
-		while (waitpid(keeper_pid, NULL, __WALL) < 0 && errno == EINTR)
-			;
-	}
+		return;
+	end_all();
 }

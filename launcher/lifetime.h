@@ -4,8 +4,8 @@
  * Nothing outlives nonet: the launcher is a child subreaper, so whatever the
  * command leaves running becomes the launcher's child, and once the command
  * has exited (or the host has died) the launcher ends it: SIGTERM, then
- * SIGKILL after LIFETIME_GRACE_MS.  A small "keeper" process in the network
- * namespace does the same if the launcher itself is killed.
+ * SIGKILL after LIFETIME_GRACE_MS.  If the launcher itself is killed, the
+ * host does the same (Nonet.Host/Launch/Leftovers.cs).
  *
  * Job control: when the command stops, the launcher stops with the same
  * signal (and the host, seeing that, too), so the job shell sees the job
@@ -27,17 +27,13 @@ int lifetime_prepare(void);
 /* The exit signal to clone the child with (ORed into the clone flags). */
 int lifetime_exit_signal(void);
 
-/* Child side, in the new network namespace, capabilities dropped, before the
- * --publish helper: start the keeper.  Returns its pid, or -1 with errno. */
-pid_t lifetime_start_keeper(pid_t parent);
-
 /* Parent side: pass FORWARDED signals from the host and job-control signals
  * on to COMMAND, mirror its stops, reap every child that dies, until the
  * command exits (its status: N or 128+signal) or the host dies. */
 int lifetime_supervise(pid_t command, const int *forwarded, size_t n_forwarded);
 
 /* Parent side, last: end everything the command left behind (SIGTERM,
- * LIFETIME_GRACE_MS, SIGKILL), then the keeper. */
+ * LIFETIME_GRACE_MS, SIGKILL). */
 void lifetime_end(void);
 
 /* Parent side: PID is still a child of this process (so its pid cannot have

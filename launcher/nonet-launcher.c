@@ -668,7 +668,6 @@ static void start_report(void)
 /* Runs in the child, in the new user namespace.  Never returns. */
 static void run_child(pid_t parent, char *path, char **argv)
 {
-	pid_t keeper;
 	int err;
 
 	restore_signal_dispositions();
@@ -741,14 +740,6 @@ static void run_child(pid_t parent, char *path, char **argv)
 		_exit(EXIT_NONET_FAILED);
 	}
 	report(STEP_DROP_CAPS, 0, 0);
-
-	/* Ends what is left in the namespace should the launcher be killed. */
-	keeper = lifetime_start_keeper(parent);
-	if (keeper < 0) {
-		report(STEP_KEEPER, errno, 0);
-		_exit(EXIT_NONET_FAILED);
-	}
-	report(STEP_KEEPER, 0, (int)keeper);
 
 	if (n_publish > 0) {
 		pid_t helper = start_helper(parent);

@@ -29,8 +29,7 @@ enum nonet_step {
 	STEP_HELPER = 9,       /* child: --publish helper started; value = its pid */
 	STEP_DNS = 10,         /* child: nameserver made local and its DNS sockets bound; on failure value = which -n, from 0 */
 	STEP_MOUNTS = 11,      /* child: mount namespace; on failure value = 0 (unshare) or N for the Nth -H/-o path, from 1 */
-	STEP_KEEPER = 12,      /* child: keeper started (lifetime.c); value = its pid */
-	STEP_REPORT = 13,      /* child: --report's seccomp filter installed; value = its listener's fd
+	STEP_REPORT = 12,      /* child: --report's seccomp filter installed; value = its listener's fd
 	                        * (the host takes it); a second record, value -1, if the wait for the host failed */
 };
 

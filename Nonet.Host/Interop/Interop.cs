@@ -15,6 +15,7 @@ internal static unsafe partial class Libc
     private const string Name = "libc";
 
     public const int WNOHANG = 1;
+    public const int __WALL = 0x40000000;
     public const int WUNTRACED = 2;
     public const int WCONTINUED = 8;
     public const int SFD_CLOEXEC = 0x80000;
@@ -76,6 +77,23 @@ internal static unsafe partial class Libc
 
     [LibraryImport(Name)]
     public static partial int posix_spawn_file_actions_adddup2(void* actions, int fd, int newFd);
+
+    [LibraryImport(Name, SetLastError = true)]
+    public static partial int prctl(int option, ulong arg2, ulong arg3, ulong arg4, ulong arg5);
+
+    [LibraryImport(Name, EntryPoint = "syscall", SetLastError = true)]
+    private static partial long syscall4(long number, int a, int b, nint c, uint d);
+
+    private const long SYS_pidfd_send_signal = 424; // the same number on every architecture
+
+    /// <summary>Signals the process whose /proc/PID directory is
+    /// <paramref name="procDirFd"/>, never a successor with its pid;
+    /// kill() only on kernels older than 5.1.</summary>
+    public static void PidfdSendSignal(int procDirFd, int pid, int signal)
+    {
+        if (syscall4(SYS_pidfd_send_signal, procDirFd, signal, 0, 0) < 0 && Errno == Tmds.Linux.LibC.ENOSYS)
+            Tmds.Linux.LibC.kill(pid, signal);
+    }
 
     /// <summary>The process environment exactly as the kernel and libc hold it:
     /// bytes, not the UTF-8-decoded copy .NET keeps.</summary>

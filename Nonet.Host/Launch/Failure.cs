@@ -25,7 +25,6 @@ internal enum Step
     Helper,
     Dns,
     Mounts,
-    Keeper,
     Report,
     Exec,
     LauncherEnded,
@@ -91,8 +90,6 @@ internal static class FailureExplainer
                     ? $"cannot create a mount namespace: unshare: {error}"
                     : $"cannot {(InsidePlan.KernelSettings.Contains(failure.Subject) ? "make read-only" : "hide")} {failure.Subject} inside: {error}",
                     failure.Errno is Errno.EPERM or Errno.EACCES ? ContainerAdvice : null);
-            case Step.Keeper:
-                return Nonet($"cannot start the process that ends the command's leftovers: {error}", null);
             case Step.Report:
                 return Nonet($"cannot watch the command's network calls for --report: {failure.Subject}{error}",
                     failure.Errno is Errno.EPERM or Errno.EACCES ? "the kernel refused seccomp or pidfd_getfd (Linux 5.6 or later, ptrace allowed by Yama and the LSMs, is needed); run without --report"
@@ -223,7 +220,6 @@ internal static class FailureExplainer
         [Step.Helper] = "start publish helper",
         [Step.Dns] = "answer name lookups",
         [Step.Mounts] = "mount namespace",
-        [Step.Keeper] = "start keeper",
         [Step.Report] = "watch network calls (--report)",
         [Step.Exec] = "exec command",
         [Step.LauncherEnded] = "launcher ended early",

@@ -46,6 +46,7 @@ internal static unsafe class NamespaceRunner
             throw new SystemCallException("pipe2", e);
         }
 
+        Leftovers.BecomeSubreaper();
         using var channel = ControlChannel.Create();
         using var dns = new DnsResponder();
         int spawnError = Spawn(request, channel, status[1], go[0], out int launcher);
@@ -172,7 +173,6 @@ internal static unsafe class NamespaceRunner
         LauncherStep.Helper => Step.Helper,
         LauncherStep.Dns => Step.Dns,
         LauncherStep.Mounts => Step.Mounts,
-        LauncherStep.Keeper => Step.Keeper,
         LauncherStep.Report => Step.Report,
         _ => Step.Exec,
     };
@@ -376,6 +376,7 @@ internal static unsafe class NamespaceRunner
                 if (r == launcher)
                 {
                     status = ExitStatusOf(st);
+                    Leftovers.LauncherEnded(st);
                     // Its pid is free for reuse: nothing more is sent to it.
                     loop.Remove(sfd);
                     break;

@@ -17,8 +17,7 @@ internal enum LauncherStep : uint
     Helper = 9,
     Dns = 10,
     Mounts = 11,
-    Keeper = 12,
-    Report = 13,
+    Report = 12,
 }
 
 /// <summary>One record from the status pipe: a step and how it ended.</summary>

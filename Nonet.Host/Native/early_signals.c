@@ -9,9 +9,9 @@
  * Otherwise the host would have to get code run on the finalizer thread,
  * which takes a garbage collection (about 0.25 ms of a 3.5 ms start).
  *
- * The list must match Forwarded in Launch/SignalForwarding.cs and Signals in
- * Launch/JobControl.cs; SignalForwarding checks
- * that every signal it needs is in the set held here.
+ * The list must match Forwarded in Launch/SignalForwarding.cs and Signals
+ * in Launch/JobControl.cs; SignalForwarding checks that every signal it
+ * needs is in the set held here.
  */
 #define _GNU_SOURCE
 #include <signal.h>

@@ -66,23 +66,28 @@ public sealed class JobControlTests(Identity identity) : EndToEndTest(identity)
     }
 
     [Test]
-    public void SIGTSTP_and_SIGCONT_sent_to_nonet_stop_and_continue_the_job()
+    public void SIGTSTP_and_SIGCONT_sent_to_nonet_stop_and_continue_the_job_and_the_command()
     {
-        const string command = "sh -c 'i=0; while [ $i -lt 12 ]; do sleep .2; i=$((i+1)); done; echo done; exit 5'";
+        // The number tells this command from the same test's as the other identity.
+        string script = $"i=0; while [ $i -lt 12 ]; do sleep .2; i=$((i+1)); done; echo done {Random.Shared.Next(1000, 9999)}; exit 5";
+        string command = "sh -c '" + script + "'";
         string Run(OuterShell s, string line)
         {
             s.Type(line);
             int job = s.WaitForJob();
-            Thread.Sleep(200);
+            int sh = WaitForCommand(["sh", "-c", script]);
             Send(job, "TSTP");
             s.WaitFor(new Regex(@"^\[1\]\+\s+Stopped\s+", RegexOptions.Multiline), "the 'Stopped' notice");
-            Assert.That(LifetimeTests.Stat(job)![0], Is.EqualTo("T"), "the job's first process must be stopped\n" + s.Screen());
+            Assert.That(LifetimeTests.Stat(job)![0], Is.EqualTo("T"), "the job must be stopped\n" + s.Screen());
+            Assert.That(LifetimeTests.Stat(sh)![0], Is.EqualTo("T"), "the command must be stopped\n" + s.Screen());
             s.TypeAtPrompt("jobs");
+            s.WaitForPrompt();
             Send(job, "CONT");
-            s.WaitUntil(() => LifetimeTests.Stat(job)?[0] != "T", "the job to be running again");
+            s.WaitUntil(() => LifetimeTests.Stat(sh)?[0] != "T" && LifetimeTests.Stat(job)?[0] != "T", "the job and the command to run again");
+            Thread.Sleep(200); // for bash to take the news
             s.TypeAtPrompt("jobs");
             s.TypeAtPrompt("fg");
-            s.WaitFor(new Regex("^done$", RegexOptions.Multiline), "'done'");
+            s.WaitFor(new Regex("^done ", RegexOptions.Multiline), "'done'");
             s.TypeAtPrompt("echo status=$?");
             s.WaitFor(new Regex("^status=5$", RegexOptions.Multiline), "the status");
             return s.Settled();
@@ -92,35 +97,50 @@ public sealed class JobControlTests(Identity identity) : EndToEndTest(identity)
     }
 
     [Test]
-    public void Less_stops_with_Ctrl_Z_and_comes_back_with_fg()
+    public void Less_stops_with_Ctrl_Z_or_SIGTSTP_to_the_job_and_comes_back_with_fg()
     {
         const string command = "less /etc/services";
         string Run(OuterShell s, string line)
         {
+            var top = new Regex("^# Network services", RegexOptions.Multiline);
+            var stopped = new Regex(@"^\[1\]\+\s+Stopped\s+", RegexOptions.Multiline);
             s.Type(line);
-            s.WaitFor(new Regex("^# Network services", RegexOptions.Multiline), "less showing the file");
+            int job = s.WaitForJob();
+            s.WaitFor(top, "less showing the file");
             s.Press("C-z");
-            s.WaitFor(new Regex(@"^\[1\]\+\s+Stopped\s+", RegexOptions.Multiline), "the 'Stopped' notice");
-            s.TypeAtPrompt("jobs");
-            string stopped = s.Settled();
+            s.WaitFor(stopped, "the 'Stopped' notice after Ctrl-Z");
             s.TypeAtPrompt("fg");
-            s.WaitFor(new Regex("^# Network services", RegexOptions.Multiline), "less redrawn", visibleOnly: true);
+            s.WaitFor(top, "less redrawn", visibleOnly: true);
+            // less redraws only if it really stopped and went on.
+            s.Press("G");
+            s.WaitFor(new Regex(@"\(END\)\s*$"), "the end of the file", visibleOnly: true);
+            Send(job, "TSTP");
+            s.WaitFor(stopped, "the 'Stopped' notice after SIGTSTP", visibleOnly: true);
+            s.WaitUntil(() => LifetimeTests.Stat(job)?[0] == "T", "the job to stop");
+            s.TypeAtPrompt("jobs");
+            s.WaitForPrompt();
+            string screen = s.Screen(visibleOnly: true);
+            s.TypeAtPrompt("fg");
+            s.WaitFor(new Regex(@"\(END\)\s*$"), "less redrawn at the end", visibleOnly: true);
             s.Press("q");
             s.WaitForPrompt();
             s.TypeAtPrompt("echo status=$?");
             s.WaitFor(new Regex("^status=0$", RegexOptions.Multiline), "the status");
-            return stopped + "--- after fg and q\n" + s.Settled();
+            return screen + "--- after fg and q\n" + s.Screen(visibleOnly: true);
         }
         AssertSame(command, Run);
     }
 
-    [Test]
-    public void Kill_TSTP_and_CONT_to_nonets_pid_stop_and_continue_the_command_and_nonet()
+    [TestCase(false)]
+    [TestCase(true)]
+    public void Kill_TSTP_and_CONT_to_nonets_pid_stop_and_continue_the_command_and_nonet(bool publishing)
     {
+        // With a published port nonet waits in its event loop instead.
+        string[] options = publishing ? ["--publish", $"{ForwardingTests.FreeHostPort()}"] : [];
         // No terminal: a parent that does job control puts nonet in a
         // process group of its own (one left orphaned would discard SIGTSTP).
         const string wrapper = "import subprocess, sys\np = subprocess.Popen(sys.argv[1:], process_group=0)\nprint(p.pid, flush=True)\nsys.exit(p.wait())\n";
-        using var parent = Harness.Start(Who, Python, ["-c", wrapper, Harness.Nonet, "sh", "-c", "echo ready; while :; do sleep .1; done"]);
+        using var parent = Harness.Start(Who, Python, ["-c", wrapper, Harness.Nonet, .. options, "sh", "-c", "echo ready; while :; do sleep .1; done"]);
         try
         {
             var first = parent.StandardOutput.ReadLineAsync();
@@ -145,6 +165,30 @@ public sealed class JobControlTests(Identity identity) : EndToEndTest(identity)
             parent.Kill(entireProcessTree: true);
             parent.WaitForExit(10_000);
         }
+    }
+
+    /// <summary>The one process whose argv is <paramref name="argv"/>.</summary>
+    private static int WaitForCommand(string[] argv)
+    {
+        string wanted = string.Join('\0', argv) + "\0";
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (DateTime.UtcNow < deadline)
+        {
+            foreach (var dir in Directory.GetDirectories("/proc"))
+            {
+                try
+                {
+                    if (int.TryParse(Path.GetFileName(dir), out int pid) && File.ReadAllText(Path.Combine(dir, "cmdline")) == wanted)
+                        return pid;
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                }
+            }
+            Thread.Sleep(20);
+        }
+        Assert.Fail("no process runs " + string.Join(' ', argv));
+        return 0;
     }
 
     private static void WaitForStates(int[] pids, string wanted, string when)

@@ -32,7 +32,6 @@ internal sealed class FailureExplainerTests
     [TestCase(Step.Listen)]
     [TestCase(Step.ReceiveListeners)]
     [TestCase(Step.Helper)]
-    [TestCase(Step.Keeper)]
     [TestCase(Step.DropCaps)]
     [TestCase(Step.LauncherEnded)]
     [TestCase(Step.Report)]
