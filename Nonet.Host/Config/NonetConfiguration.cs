@@ -79,11 +79,41 @@ internal sealed class NonetConfiguration
         builder.Add(new IniFileConfigurationSource(paths.System));
         if (paths.User is not null)
             builder.Add(new IniFileConfigurationSource(paths.User));
-        builder.Add(new EnvironmentVariablesConfigurationSource { Prefix = EnvironmentPrefix });
-        builder.Add(new MemoryConfigurationSource { InitialData = overrides.Select(o => new KeyValuePair<string, string?>(o.Key, o.Value)) });
+        // Each layer only when it has something to say: the environment
+        // provider copies and decodes every variable, and most runs have no
+        // NONET_ variable and no option (BENCHMARKS.md, issue 15).
+        if (HasEnvironmentSettings())
+            builder.Add(new EnvironmentVariablesConfigurationSource { Prefix = EnvironmentPrefix });
+        if (overrides.Count > 0)
+            builder.Add(new MemoryConfigurationSource { InitialData = overrides.Select(o => new KeyValuePair<string, string?>(o.Key, o.Value)) });
         var configuration = new NonetConfiguration(builder.Build(), paths);
         configuration.WarnAboutUnknownKeys(warn);
         return configuration;
+    }
+
+    /// <summary>Whether any NONET_ variable is set, read from the raw
+    /// environment without decoding it.</summary>
+    private static unsafe bool HasEnvironmentSettings()
+    {
+        ReadOnlySpan<byte> prefix = "NONET_"u8;
+        for (byte** env = Interop.Libc.Environ; env != null && *env != null; env++)
+        {
+            if (StartsWith(*env, prefix))
+                return true;
+        }
+        return false;
+    }
+
+    /// <summary>Stops at the first byte that differs, so never reads past
+    /// the entry's NUL.</summary>
+    private static unsafe bool StartsWith(byte* entry, ReadOnlySpan<byte> prefix)
+    {
+        for (int i = 0; i < prefix.Length; i++)
+        {
+            if (entry[i] != prefix[i])
+                return false;
+        }
+        return true;
     }
 
     /// <summary>The effective value; an empty value leaves the key to lower layers.</summary>
