@@ -154,7 +154,7 @@ internal static class Program
     /// answer, the resolver daemons' sockets to hide, and for root the
     /// kernel's settings made read-only.</summary>
     public static InsidePlan HostInside() =>
-        InsidePlan.For(HostFiles.ReadSmall(Dns.ResolvConf.DefaultPath), HostFiles.Exists, Tmds.Linux.LibC.geteuid() == 0);
+        InsidePlan.For(RawFile.ReadText(Dns.ResolvConf.DefaultPath), RawFile.Exists, Tmds.Linux.LibC.geteuid() == 0);
 
     public static FilePath LocateLauncher(NonetConfiguration configuration) =>
         LauncherLocator.Locate(configuration.Describe("launcher"), HostExecutable.Parent());

@@ -76,6 +76,16 @@ struct rtattr {
 #define IP_FREEBIND 15
 #endif
 
+/* Closes FD and fails, keeping the errno of what failed. */
+static int close_and_fail(int fd)
+{
+	int saved_errno = errno;
+
+	close(fd);
+	errno = saved_errno;
+	return -1;
+}
+
 static int write_file(const char *path, const char *text)
 {
 	size_t len = strlen(text);
@@ -123,7 +133,7 @@ int is_loopback(const struct nonet_address *address)
 int bring_loopback_up(void)
 {
 	struct ifreq ifr;
-	int fd, saved_errno;
+	int fd;
 
 	memset(&ifr, 0, sizeof ifr);
 	memcpy(ifr.ifr_name, "lo", sizeof "lo");
@@ -131,17 +141,12 @@ int bring_loopback_up(void)
 	if (fd < 0)
 		return -1;
 	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
-		goto fail;
+		return close_and_fail(fd);
 	ifr.ifr_flags |= IFF_UP;
 	if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
-		goto fail;
+		return close_and_fail(fd);
 	close(fd);
 	return 0;
-fail:
-	saved_errno = errno;
-	close(fd);
-	errno = saved_errno;
-	return -1;
 }
 
 /* In its own namespace the command may bind any port, 80 included, as in a
@@ -186,7 +191,7 @@ int route_locally(const struct nonet_address *address)
 	struct rtattr *rta;
 	unsigned int lo = if_nametoindex("lo");
 	ssize_t n;
-	int fd, saved_errno;
+	int fd;
 
 	if (lo == 0)
 		return -1;
@@ -219,12 +224,12 @@ int route_locally(const struct nonet_address *address)
 		n = sendto(fd, &req, req.nh.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof kernel);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
-		goto fail;
+		return close_and_fail(fd);
 	do
 		n = recv(fd, &ack, sizeof ack, 0);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
-		goto fail;
+		return close_and_fail(fd);
 	close(fd);
 	if ((size_t)n < sizeof ack || ack.nh.nlmsg_type != NLMSG_ERROR) {
 		errno = EPROTO;
@@ -236,11 +241,6 @@ int route_locally(const struct nonet_address *address)
 		return -1;
 	}
 	return 0;
-fail:
-	saved_errno = errno;
-	close(fd);
-	errno = saved_errno;
-	return -1;
 }
 
 /* A socket of TYPE (SOCK_DGRAM or SOCK_STREAM) on ADDRESS port 53, for the
@@ -279,12 +279,7 @@ int bind_dns_socket(const struct nonet_address *address, int type)
 	     * SO_REUSEADDR can still bind beside these. */
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
 	    bind(fd, (struct sockaddr *)&ss, len) < 0 ||
-	    (type == SOCK_STREAM && listen(fd, TCP_BACKLOG) < 0)) {
-		int saved_errno = errno;
-
-		close(fd);
-		errno = saved_errno;
-		return -1;
-	}
+	    (type == SOCK_STREAM && listen(fd, TCP_BACKLOG) < 0))
+		return close_and_fail(fd);
 	return fd;
 }

@@ -24,7 +24,7 @@ internal static class LookupHint
         "on" or "yes" or "true" or "1" => HintMode.On,
         "off" or "no" or "false" or "0" => HintMode.Off,
         _ => throw new NonetException(ExitCodes.NonetFailed,
-            $"{source}: hint must be auto, on or off, not '{Launch.CommandResolver.Show(System.Text.Encoding.UTF8.GetBytes(value))}'"),
+            $"{source}: hint must be auto, on or off, not '{UserText.Quote(value)}'"),
     };
 
     /// <summary>Whether to print it: never after success or when no lookup
@@ -40,15 +40,12 @@ internal static class LookupHint
     /// <summary>The line, without the "nonet: " prefix.</summary>
     public static string Line(DnsTally tally)
     {
-        string names = string.Join(", ", tally.Names.Take(NamesShown).Select(Shorten));
+        string names = string.Join(", ", tally.Names.Take(NamesShown).Select(name => UserText.Quote(name, MaxNameLength)));
         if (tally.DistinctNames > NamesShown)
             names += ", …";
         return $"no network inside nonet: answered {Plural(tally.Queries, "lookup")} of "
             + $"{Plural(tally.DistinctNames, "name")} with \"not found\" ({names})";
     }
-
-    private static string Shorten(string name) =>
-        name.Length <= MaxNameLength ? name : name[..(MaxNameLength - 1)] + "…";
 
     private static string Plural(int count, string noun) =>
         count.ToString(CultureInfo.InvariantCulture) + " " + noun + (count == 1 ? "" : "s");

@@ -147,22 +147,56 @@ internal static unsafe class RawFile
 
     /// <summary>The first bytes of a file (up to <paramref name="count"/>), or
     /// none if it cannot be read.</summary>
-    public static byte[] ReadHead(FilePath path, int count)
+    public static byte[] ReadHead(FilePath path, int count) => TryReadHead(path, count) ?? [];
+
+    /// <summary>A small file's text (UTF-8), at most <paramref name="count"/>
+    /// bytes of it, whatever kind of file it is (resolv.conf, /proc); null if
+    /// it cannot be opened.  No exceptions: for the path before the command
+    /// starts and for the event loop.</summary>
+    public static string? ReadText(string path, int count = 64 * 1024) =>
+        TryReadHead(FilePath.Of(path), count) is { } bytes ? System.Text.Encoding.UTF8.GetString(bytes) : null;
+
+    private static byte[]? TryReadHead(FilePath path, int count)
     {
         byte[] z = new byte[path.Bytes.Length + 1];
         path.Bytes.CopyTo(z, 0);
-        var buffer = new byte[count];
         int fd;
         fixed (byte* p = z)
             fd = open(p, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0);
         if (fd < 0)
-            return [];
-        nint n;
-        fixed (byte* b = buffer)
-            n = (nint)read(fd, b, (size_t)count);
-        close(fd);
-        return n <= 0 ? [] : buffer[..(int)n];
+            return null;
+        var buffer = new byte[Math.Min(count, 4096)];
+        int total = 0;
+        try
+        {
+            while (true)
+            {
+                if (total == buffer.Length)
+                {
+                    if (buffer.Length >= count)
+                        break;
+                    Array.Resize(ref buffer, Math.Min(count, buffer.Length * 4));
+                }
+                nint n;
+                fixed (byte* b = buffer)
+                    n = (nint)read(fd, b + total, (size_t)(buffer.Length - total));
+                if (n < 0 && errno == EINTR)
+                    continue;
+                if (n <= 0)
+                    break;
+                total += (int)n;
+            }
+        }
+        finally
+        {
+            close(fd);
+        }
+        return buffer[..total];
     }
+
+    /// <summary>Whether anything (a socket, say) is at <paramref name="path"/>,
+    /// following symbolic links.</summary>
+    public static bool Exists(string path) => Stat(FilePath.Of(path), out _, out _) == 0;
 
     /// <summary>The target of a symbolic link, as bytes, or null.</summary>
     public static byte[]? ReadLink(string path)

@@ -362,7 +362,7 @@ internal static unsafe class ProcessNames
             return Tmds.Linux.LibC.open(p, Tmds.Linux.LibC.O_RDONLY | Tmds.Linux.LibC.O_CLOEXEC, 0);
     }
 
-    private static string? Read(string path) => HostFiles.ReadSmall(path, 4096);
+    private static string? Read(string path) => RawFile.ReadText(path, 4096);
 
     /// <summary>The process (thread group) of thread <paramref name="tid"/>,
     /// and its command: its name, or argv[0]'s last part when the kernel cut

@@ -283,7 +283,7 @@ internal static unsafe class Probe
     /// UDP: nonet must answer NXDOMAIN, with its Extended DNS Error, at once.</summary>
     private static (string, string) LookupIsAnswered()
     {
-        var nameserver = Dns.ResolvConf.Nameservers(HostFiles.ReadSmall(Dns.ResolvConf.DefaultPath))[0];
+        var nameserver = Dns.ResolvConf.Nameservers(RawFile.ReadText(Dns.ResolvConf.DefaultPath))[0];
         byte[] query = [0x6e, 0x6e, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1,
             4, (byte)'n', (byte)'o', (byte)'n', (byte)'e', 7, (byte)'e', (byte)'x', (byte)'a', (byte)'m', (byte)'p', (byte)'l', (byte)'e', 0,
             0, 1, 0, 1, 0, 0, 41, 4, 0, 0, 0, 0, 0, 0, 0];
