@@ -165,9 +165,9 @@ internal static class DnsMessage
     /// EDNS, an OPT record carrying the Extended DNS Error "Blocked" with the
     /// text <see cref="ExtendedErrorText"/>.
     /// </summary>
-    public static int WriteReply(DnsQuery query, Span<byte> reply, byte rcode)
+    public static int WriteReply(DnsQuery query, Span<byte> reply)
     {
-        int flags = 0x8000 | (query.Opcode << 11) | (query.RecursionDesired ? 0x0100 : 0) | 0x0080 | rcode;
+        int flags = 0x8000 | (query.Opcode << 11) | (query.RecursionDesired ? 0x0100 : 0) | 0x0080 | query.Rcode;
         BinaryPrimitives.WriteUInt16BigEndian(reply, query.Id);
         BinaryPrimitives.WriteUInt16BigEndian(reply[2..], (ushort)flags);
         BinaryPrimitives.WriteUInt16BigEndian(reply[4..], (ushort)(query.Question is null ? 0 : 1));
@@ -200,8 +200,6 @@ internal static class DnsMessage
         }
         return offset;
     }
-
-    public static int WriteReply(DnsQuery query, Span<byte> reply) => WriteReply(query, reply, query.Rcode);
 
     public static string NameToText(ReadOnlySpan<byte> wireName)
     {

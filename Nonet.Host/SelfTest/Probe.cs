@@ -313,7 +313,7 @@ internal static unsafe class Probe
     /// refuse connections inside.</summary>
     private static (string, string) ResolverSocketsHidden()
     {
-        var present = Launch.InsidePlan.ResolverSockets.Where(File.Exists).ToList();
+        var present = Launch.InsidePlan.ResolverSockets.Where(RawFile.Exists).ToList();
         if (present.Count == 0)
             return ("PASS", "none on this host (nscd, systemd-resolved, avahi)");
         foreach (var path in present)
