@@ -390,7 +390,6 @@ internal static unsafe class NamespaceRunner
             report?.Drain();
             if (forwarder is null)
                 return status;
-            dns.Dispose();
             forwarder.StopAccepting();
             long deadline = Environment.TickCount64 + DrainMilliseconds;
             while (forwarder.InsideSending)
