@@ -53,6 +53,12 @@ internal static class Program
             StdStreams.Error($"internal error: {e.Message}");
             return ExitCodes.NonetFailed;
         }
+        finally
+        {
+            // A launcher started before the runtime that nothing took (the
+            // command not found, say) ends before nonet does.
+            Launch.Prestart.Cancel();
+        }
     }
 
     /// <summary>The errno behind a failed system call or file operation.

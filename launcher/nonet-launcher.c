@@ -1,27 +1,31 @@
 /*
  * nonet-launcher: the small static helper that nonet(1) starts.
  *
- *   nonet-launcher [-c CTRL_FD [-f PORT]... [-p PORT]... [-n ADDR]...
- *                  [-H PATH]... [-o PATH]...] [-r 1] STATUS_FD GO_FD PATH ARGV0 [ARG...]
+ *   nonet-launcher STATUS_FD GO_FD CTRL_FD
  *   nonet-launcher --version
  *
- * It is not meant to be run by hand.  The nonet host resolves PATH, opens
- * the two pipes and starts this program.  The launcher then:
+ * It is not meant to be run by hand.  The nonet host opens the two pipes
+ * and the control socket and starts this program, often before the .NET
+ * runtime has started (Nonet.Host/Native/prestart.c), so before it knows
+ * what will run.  The launcher then:
  *
- *   1. clones a child into a new user namespace; the child blocks on GO_FD;
- *   2. tells the host the child's pid, so that the host (in the caller's
- *      namespace) writes /proc/PID/setgroups, uid_map and gid_map;
- *   3. the child, released, creates a network namespace, brings "lo" up,
- *      makes the sockets the host serves inside (below), hides what must
- *      not be reached in a mount namespace of its own, gives up every
- *      capability and execs PATH;
+ *   1. clones a child into a new user namespace and tells the host its
+ *      pid, so that the host (in the caller's namespace) writes
+ *      /proc/PID/setgroups, uid_map and gid_map;
+ *   2. meanwhile the child, which holds every capability in its new user
+ *      namespace even before its ids are mapped, creates a network
+ *      namespace, brings "lo" up, and waits on GO_FD;
+ *   3. the host, once the maps are written, sends what to run over GO_FD
+ *      (the run message, status.h): the options below, PATH, ARGV0 and the
+ *      arguments.  The child makes the sockets the host serves inside,
+ *      hides what must not be reached in a mount namespace of its own,
+ *      gives up every capability and execs PATH;
  *   4. the parent stays behind: it forwards the host's signals to the
  *      command, stops and continues with it (job control), exits with the
  *      command's status, and first ends whatever the command left running
  *      (lifetime.c).
  *
- * The sockets go to the host over CTRL_FD, one end of a SOCK_SEQPACKET
- * pair whose other end the host keeps:
+ * The run message's options, before PATH:
  *
  *   -n ADDR  a nameserver of the host's (IPv4 or IPv6): a local route makes
  *            ADDR answer inside, and UDP and TCP sockets on ADDR port 53
@@ -30,18 +34,19 @@
  *            hands the listeners to the host, which accepts and relays;
  *   -p PORT  a helper stays in the namespace, with no capabilities, and for
  *            each request of the host makes a socket connecting to
- *            127.0.0.1:PORT (or [::1]:PORT) inside and hands it over.
+ *            127.0.0.1:PORT (or [::1]:PORT) inside and hands it over;
+ *   -H PATH  (a host daemon's Unix socket, such as nscd's) and -o PATH
+ *            (/proc/sys, say): the child makes a mount namespace, /dev/null
+ *            covers each -H path, and each -o tree becomes read-only;
+ *   -r 1     (--report) the child installs a seccomp filter just before
+ *            execve() whose listener the host takes (see report.c): the
+ *            host then sees every connect() and send of the command and
+ *            its descendants.
  *
- * A socket belongs to the network namespace it was made in, so these are
- * the only ways for the host to reach into the new one.
- *
- * With -H PATH (a host daemon's Unix socket, such as nscd's) or -o PATH
- * (/proc/sys, say), the child makes a mount namespace: /dev/null covers
- * each -H path, and each -o tree becomes read-only.
- *
- * With -r 1 (--report), the child installs a seccomp filter just before
- * execve() whose listener the host takes (see report.c): the host then
- * sees every connect() and send of the command and its descendants.
+ * The sockets go to the host over CTRL_FD, one end of a SOCK_SEQPACKET
+ * pair whose other end the host keeps.  A socket belongs to the network
+ * namespace it was made in, so this is the only way for the host to reach
+ * into the new one.
  *
  * Every step's outcome goes to the host over STATUS_FD (see status.h); the
  * host owns the wording of every message a user sees.
@@ -118,6 +123,8 @@ static size_t n_hidden;
 static const char *read_only_paths[NONET_MAX_MOUNTS];
 static size_t n_read_only;
 static int report_attempts;
+static uid_t host_uid;  /* the ids the host maps: the launcher's own */
+static gid_t host_gid;
 static struct sigaction original_actions[N_FORWARDED];
 static sigset_t original_mask;
 
@@ -217,22 +224,67 @@ static void restore_signal_dispositions(void)
 		(void)sigaction(forwarded_signals[i], &original_actions[i], NULL);
 }
 
-/* Child side: block until the host has written uid_map and gid_map.  EOF
- * means the host gave up (or died): the command must not run. */
-static int wait_for_maps(void)
+static int read_all(int fd, void *buf, size_t len)
 {
-	char c;
-	ssize_t n;
+	char *p = buf;
 
-	do
-		n = read(go_fd, &c, 1);
-	while (n < 0 && errno == EINTR);
+	while (len > 0) {
+		ssize_t n = read(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0) {
+			errno = ECANCELED;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int parse_options(int argc, char **argv, int first);
+
+/* Child side: block until the host has written uid_map and gid_map and
+ * says what to run (the run message, status.h); its strings become
+ * *run_argv.  End-of-file means the host gave up (or died): the command
+ * must not run.  The ids must be mapped by then, whatever the host said. */
+static int wait_for_run(int *run_argc, char ***run_argv)
+{
+	struct nonet_run_header header;
+	char *strings, *p, **argv;
+	int argc = 0, i;
+
+	if (read_all(go_fd, &header, sizeof header) < 0)
+		return -1;
+	if (header.magic != NONET_STATUS_MAGIC || header.length == 0 ||
+	    header.length > NONET_MAX_RUN_MESSAGE) {
+		errno = EPROTO;
+		return -1;
+	}
+	strings = malloc(header.length);
+	if (strings == NULL || read_all(go_fd, strings, header.length) < 0)
+		return -1;
 	close(go_fd);
-	if (n == 1)
-		return 0;
-	if (n == 0)
-		errno = ECANCELED;
-	return -1;
+	if (strings[header.length - 1] != '\0') {
+		errno = EPROTO;
+		return -1;
+	}
+	for (p = strings; p < strings + header.length; p += strlen(p) + 1)
+		argc++;
+	argv = calloc((size_t)argc + 1, sizeof *argv);
+	if (argv == NULL)
+		return -1;
+	for (i = 0, p = strings; i < argc; i++, p += strlen(p) + 1)
+		argv[i] = p;
+	if (geteuid() != host_uid || getegid() != host_gid) {
+		errno = EPERM;
+		return -1;
+	}
+	*run_argc = argc;
+	*run_argv = argv;
+	return 0;
 }
 
 /* Child side: the command must not be able to reconfigure the namespace.
@@ -666,9 +718,10 @@ static void start_report(void)
 }
 
 /* Runs in the child, in the new user namespace.  Never returns. */
-static void run_child(pid_t parent, char *path, char **argv)
+static void run_child(pid_t parent)
 {
-	int err;
+	char **run_argv = NULL;
+	int run_argc = 0, first, err;
 
 	restore_signal_dispositions();
 	/* The command must not outlive nonet: the launcher dies with the host,
@@ -676,12 +729,9 @@ static void run_child(pid_t parent, char *path, char **argv)
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent)
 		_exit(EXIT_NONET_FAILED);
 
-	if (wait_for_maps() < 0) {
-		report(STEP_WAIT_MAPS, errno, 0);
-		_exit(EXIT_NONET_FAILED);
-	}
-	report(STEP_WAIT_MAPS, 0, (int)getuid());
-
+	/* The network namespace first, while the host writes the id maps and
+	 * decides what to run: the child's capabilities in its user namespace
+	 * do not wait for the maps. */
 	if (unshare(CLONE_NEWNET) < 0) {
 		report(STEP_UNSHARE_NET, errno, 0);
 		_exit(EXIT_NONET_FAILED);
@@ -694,7 +744,19 @@ static void run_child(pid_t parent, char *path, char **argv)
 	}
 	report(STEP_LOOPBACK_UP, 0, 0);
 	allow_all_ports();
-	/* Best effort, as above: without it only ping's raw sockets work. */
+
+	if (wait_for_run(&run_argc, &run_argv) < 0) {
+		report(STEP_WAIT_MAPS, errno, 0);
+		_exit(EXIT_NONET_FAILED);
+	}
+	first = parse_options(run_argc, run_argv, 0);
+	if (first < 0 || run_argc - first < 2) {
+		report(STEP_WAIT_MAPS, EPROTO, 0);
+		_exit(EXIT_NONET_FAILED);
+	}
+	report(STEP_WAIT_MAPS, 0, (int)getuid());
+	/* Best effort, as above: without it only ping's raw sockets work.  The
+	 * group must be mapped by now. */
 	(void)allow_ping(getgid());
 
 	if (n_nameservers > 0) {
@@ -707,7 +769,7 @@ static void run_child(pid_t parent, char *path, char **argv)
 		report(STEP_DNS, 0, (int)n_nameservers);
 	}
 
-	if (ctrl_fd >= 0) {
+	{
 		uint16_t port = 0;
 
 		if (send_listeners(&port) < 0) {
@@ -755,15 +817,14 @@ static void run_child(pid_t parent, char *path, char **argv)
 	/* Last, so that nothing of nonet's own set-up is seen as an attempt. */
 	if (report_attempts)
 		start_report();
-	if (ctrl_fd >= 0)
-		close(ctrl_fd);
+	close(ctrl_fd);
 
 	/* A signal that arrived during set-up is delivered here, with the
 	 * caller's disposition, before anything of the command runs. */
 	(void)sigprocmask(SIG_SETMASK, &original_mask, NULL);
 
 	report(STEP_EXEC, 0, 0);
-	err = exec_command(path, argv);
+	err = exec_command(run_argv[first], run_argv + first + 1);
 	report(STEP_EXEC, err, 0);
 	/* The shell's convention (and util-linux's errexec): 127 not found,
 	 * 126 found but not runnable. */
@@ -814,18 +875,18 @@ static int parse_port(const char *s, uint16_t *port)
 	return 0;
 }
 
-/* The options, all before STATUS_FD; returns the index of STATUS_FD. */
-static int parse_options(int argc, char **argv)
+/* The run message's options, from ARGV[FIRST] up to PATH; returns the
+ * index of PATH, or -1 when the host sent something this launcher does
+ * not know (the two do not match). */
+static int parse_options(int argc, char **argv, int first)
 {
-	int i = 1;
+	int i = first;
 
 	while (i + 1 < argc && argv[i][0] == '-') {
 		const char *value = argv[i + 1];
 
-		if (strcmp(argv[i], "-c") == 0 && ctrl_fd < 0)
-			ctrl_fd = parse_fd(value);
-		else if (strcmp(argv[i], "-f") == 0 && n_forward < NONET_MAX_FORWARDS &&
-			 parse_port(value, &forward_ports[n_forward]) == 0)
+		if (strcmp(argv[i], "-f") == 0 && n_forward < NONET_MAX_FORWARDS &&
+		    parse_port(value, &forward_ports[n_forward]) == 0)
 			n_forward++;
 		else if (strcmp(argv[i], "-p") == 0 && n_publish < NONET_MAX_FORWARDS &&
 			 parse_port(value, &publish_ports[n_publish]) == 0)
@@ -840,13 +901,9 @@ static int parse_options(int argc, char **argv)
 		else if (strcmp(argv[i], "-o") == 0 && value[0] == '/' && n_read_only < NONET_MAX_MOUNTS)
 			read_only_paths[n_read_only++] = value;
 		else
-			usage();
-		if (strcmp(argv[i], "-c") == 0 && ctrl_fd < 0)
-			usage();
+			return -1;
 		i += 2;
 	}
-	if ((n_forward > 0 || n_publish > 0 || n_nameservers > 0) && ctrl_fd < 0)
-		usage();
 	return i;
 }
 
@@ -854,38 +911,38 @@ int main(int argc, char **argv)
 {
 	pid_t self = getpid();
 	pid_t pid;
-	int first, status;
+	int status;
 
 	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
 		printf("nonet-launcher %s\n", NONET_VERSION);
 		return 0;
 	}
 
-	/* 1. Arguments: options, two inherited pipe ends, then what to execute. */
-	first = parse_options(argc, argv);
-	if (argc - first < 4)
+	/* 1. Arguments: the three descriptors the host handed over. */
+	if (argc != 4)
 		usage();
-	status_fd = parse_fd(argv[first]);
-	go_fd = parse_fd(argv[first + 1]);
-	if (status_fd < 0 || go_fd < 0 || status_fd == go_fd || ctrl_fd == status_fd || ctrl_fd == go_fd)
+	status_fd = parse_fd(argv[1]);
+	go_fd = parse_fd(argv[2]);
+	ctrl_fd = parse_fd(argv[3]);
+	if (status_fd < 0 || go_fd < 0 || ctrl_fd < 0 ||
+	    status_fd == go_fd || ctrl_fd == status_fd || ctrl_fd == go_fd)
 		usage();
 	/* Neither pipe nor the control socket may reach the command. */
 	if (fcntl(status_fd, F_SETFD, FD_CLOEXEC) < 0 || fcntl(go_fd, F_SETFD, FD_CLOEXEC) < 0 ||
-	    (ctrl_fd >= 0 && fcntl(ctrl_fd, F_SETFD, FD_CLOEXEC) < 0))
+	    fcntl(ctrl_fd, F_SETFD, FD_CLOEXEC) < 0)
 		usage();
+	host_uid = geteuid();
+	host_gid = getegid();
 
 	/* 2. Signals, and learn of the host's death (even by SIGKILL), so that
-	 * nothing outlives nonet. */
-	if (reset_libc_internal_signals() < 0 || install_forwarders() < 0 || lifetime_prepare() < 0) {
+	 * nothing outlives nonet.  The pipe for a --publish helper's pid is
+	 * made now: only the run message says whether there will be one. */
+	if (reset_libc_internal_signals() < 0 || install_forwarders() < 0 || lifetime_prepare() < 0 ||
+	    pipe2(helper_pid_pipe, O_CLOEXEC) < 0) {
 		report(STEP_START, errno, 0);
 		return EXIT_NONET_FAILED;
 	}
 	report(STEP_START, 0, 0);
-
-	if (n_publish > 0 && pipe2(helper_pid_pipe, O_CLOEXEC) < 0) {
-		report(STEP_START, errno, 0);
-		return EXIT_NONET_FAILED;
-	}
 
 	/* 3. The child: fork semantics, in a new user namespace. */
 	pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | lifetime_exit_signal(), NULL, NULL, NULL, NULL);
@@ -894,17 +951,15 @@ int main(int argc, char **argv)
 		return EXIT_NONET_FAILED;
 	}
 	if (pid == 0)
-		run_child(self, argv[first + 2], argv + first + 3);
+		run_child(self);
 
 	/* 4. Hand the pid to the host; from here on the child reports alone,
 	 * and the host sees end-of-file once the command has started. */
 	report(STEP_CLONE, 0, (int)pid);
 	close(go_fd);
 	close(status_fd);
-	if (ctrl_fd >= 0)
-		close(ctrl_fd);
-	if (helper_pid_pipe[1] >= 0)
-		close(helper_pid_pipe[1]);
+	close(ctrl_fd);
+	close(helper_pid_pipe[1]);
 
 	/* 5. Stay until the command ends, stopping and continuing with it,
 	 * and end the same way; the --publish helper, also a child of this

@@ -7,6 +7,11 @@
  * host reads STEP_EXEC with err == 0 followed by end-of-file, the command
  * is running; a record with err != 0 means the command never started.
  *
+ * The order: START and CLONE from the parent; then from the child
+ * UNSHARE_NET and LOOPBACK_UP, which do not wait for the host; then, once
+ * the host has written the id maps and sent the run message (below),
+ * WAIT_MAPS and the rest.
+ *
  * Nonet.Host/Launch/StatusProtocol.cs mirrors these numbers, and a unit test
  * reads this file to keep the two in step.  Append new steps; never renumber.
  */
@@ -20,7 +25,7 @@
 enum nonet_step {
 	STEP_START = 1,        /* launcher parent: arguments checked, parent-death signal set */
 	STEP_CLONE = 2,        /* launcher parent: clone(CLONE_NEWUSER); value = child pid */
-	STEP_WAIT_MAPS = 3,    /* child: released by the host after it wrote the id maps */
+	STEP_WAIT_MAPS = 3,    /* child: the run message, sent by the host after it wrote the id maps */
 	STEP_UNSHARE_NET = 4,  /* child: unshare(CLONE_NEWNET) */
 	STEP_LOOPBACK_UP = 5,  /* child: SIOCGIFFLAGS/SIOCSIFFLAGS on "lo" */
 	STEP_DROP_CAPS = 6,    /* child: bounding set, ambient set, securebits */
@@ -31,6 +36,19 @@ enum nonet_step {
 	STEP_MOUNTS = 11,      /* child: mount namespace; on failure value = 0 (unshare) or N for the Nth -H/-o path, from 1 */
 	STEP_REPORT = 12,      /* child: --report's seccomp filter installed; value = its listener's fd
 	                        * (the host takes it); a second record, value -1, if the wait for the host failed */
+};
+
+/*
+ * What to run, from the host over GO_FD once it has written the id maps: a
+ * header, then LENGTH bytes of NUL-terminated strings, as a command line
+ * would hold them: the options of nonet-launcher.c ("-n", "ADDR", ...),
+ * then PATH, ARGV0 and the arguments.  End-of-file instead: do not run.
+ */
+#define NONET_MAX_RUN_MESSAGE (256u << 20)
+
+struct nonet_run_header {
+	uint32_t magic;   /* NONET_STATUS_MAGIC */
+	uint32_t length;  /* of the strings that follow, each NUL included */
 };
 
 struct nonet_status {

@@ -31,32 +31,14 @@ internal sealed unsafe class ControlChannel : IDisposable
     private const int DescriptionSize = 12; // struct nonet_listener
 
     private int hostEnd;
-    private int launcherEnd;
 
-    private ControlChannel(int hostEnd, int launcherEnd)
+    private ControlChannel(int hostEnd)
     {
         this.hostEnd = hostEnd;
-        this.launcherEnd = launcherEnd;
     }
 
-    public static ControlChannel Create()
-    {
-        int* pair = stackalloc int[2];
-        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
-            throw new SystemCallException("socketpair", LastError);
-        return new ControlChannel(pair[0], pair[1]);
-    }
-
-    /// <summary>The descriptor the launcher inherits (as -c).</summary>
-    public int LauncherEnd => launcherEnd;
-
-    /// <summary>Once the launcher runs, only it holds its end.</summary>
-    public void LauncherStarted()
-    {
-        if (launcherEnd >= 0)
-            close(launcherEnd);
-        launcherEnd = -1;
-    }
+    /// <summary>The host's end of a pair whose other end the launcher holds.</summary>
+    public static ControlChannel Adopt(int hostEnd) => new(hostEnd);
 
     /// <summary>
     /// Takes the sockets the child sent (one message, before its successful
@@ -131,6 +113,5 @@ internal sealed unsafe class ControlChannel : IDisposable
         if (hostEnd >= 0)
             close(hostEnd);
         hostEnd = -1;
-        LauncherStarted();
     }
 }

@@ -52,8 +52,7 @@ internal static class FailureExplainer
         {
             case Step.SpawnLauncher:
                 return failure.Errno == Errno.E2BIG
-                    ? Nonet($"the arguments are too long: cannot start the launcher {failure.Subject}: {error}",
-                        "shorten the command's arguments or the environment (together they must fit in 'getconf ARG_MAX' bytes)")
+                    ? Nonet($"the arguments are too long: cannot start the launcher {failure.Subject}: {error}", ArgumentsAdvice)
                     : Nonet($"cannot start the launcher {failure.Subject}: {error}",
                         failure.Errno == Errno.ENOENT ? "reinstall nonet, or point the 'launcher' setting at nonet-launcher" : "check that the launcher is an executable file for this machine");
             case Step.LauncherStart:
@@ -99,11 +98,13 @@ internal static class FailureExplainer
                 // when it exists but cannot be run (a symbolic-link loop too).
                 return new Explanation(
                     failure.Errno is Errno.ENOENT or Errno.ENOTDIR or Errno.ENAMETOOLONG ? ExitCodes.NotFound : ExitCodes.CannotExecute,
-                    $"{failure.Subject}: {error}", null);
+                    $"{failure.Subject}: {error}", failure.Errno == Errno.E2BIG ? ArgumentsAdvice : null);
             default:
                 return Nonet($"the launcher ended before the command started{failure.Subject}", "run 'nonet --self-test' for details");
         }
     }
+
+    private const string ArgumentsAdvice = "shorten the command's arguments or the environment (together they must fit in 'getconf ARG_MAX' bytes)";
 
     /// <summary>
     /// execve(2) says ENOENT about a script whose "#!" interpreter is

@@ -34,44 +34,34 @@ internal static unsafe class NamespaceRunner
 {
     public static LaunchResult Run(LaunchRequest request)
     {
-        int* status = stackalloc int[2];
-        int* go = stackalloc int[2];
-        if (pipe2(status, O_CLOEXEC) != 0)
-            throw new SystemCallException("pipe2", errno);
-        if (pipe2(go, O_CLOEXEC) != 0)
-        {
-            int e = errno;
-            close(status[0]);
-            close(status[1]);
-            throw new SystemCallException("pipe2", e);
-        }
-
         Leftovers.BecomeSubreaper();
-        using var channel = ControlChannel.Create();
         using var dns = new DnsResponder();
-        int spawnError = Spawn(request, channel, status[1], go[0], out int launcher);
-        close(status[1]);
-        close(go[0]);
-        channel.LauncherStarted();
+        // The launcher Native/prestart.c started before the runtime, when it
+        // is the one this run needs; else one started now.
+        var taken = Prestart.Take(request.LauncherPath, usable: request.StdoutFd < 0);
+        int spawnError = 0;
+        var started = taken ?? Spawn(request, out spawnError);
         request.Forwarder?.LauncherStarted();
-        int goFd = go[1];
-        if (spawnError != 0)
-        {
-            close(status[0]);
-            close(goFd);
+        if (started is not { } launcher)
             return new LaunchResult([], new LaunchFailure(Step.SpawnLauncher, spawnError, UserText.Show(request.LauncherPath)), ExitCodes.NonetFailed, dns.Tally);
-        }
+        using var channel = ControlChannel.Adopt(launcher.ControlFd);
+        int goFd = launcher.GoFd;
 
         var records = new List<StatusRecord>();
         LaunchFailure? failure = null;
+        LaunchFailure? mapFailure = null;
         int child = -1;
         try
         {
-            while (ReadRecord(status[0]) is { } record)
+            while (ReadRecord(launcher.StatusFd) is { } record)
             {
                 records.Add(record);
                 if (!record.Succeeded)
                 {
+                    // Without the maps the child was never released: that
+                    // failure is told, not its consequence.
+                    if (mapFailure is not null && record.Step == LauncherStep.WaitMaps)
+                        continue;
                     failure ??= new LaunchFailure(ToStep(record.Step), record.Errno, record.Step switch
                     {
                         LauncherStep.Listen => record.Value.ToString(System.Globalization.CultureInfo.InvariantCulture),
@@ -91,7 +81,7 @@ internal static unsafe class NamespaceRunner
                     if (e != 0)
                     {
                         failure = new LaunchFailure(Step.ReceiveListeners, e);
-                        kill(launcher, SIGKILL); // the child dies with it
+                        kill(launcher.Pid, SIGKILL); // the child dies with it
                     }
                 }
                 else if (record.Step == LauncherStep.Report && failure is null && request.Report is { } recorder)
@@ -101,17 +91,18 @@ internal static unsafe class NamespaceRunner
                     if (e != 0)
                     {
                         failure = new LaunchFailure(Step.Report, e, "pidfd_getfd: ");
-                        kill(launcher, SIGKILL); // the child dies with it
+                        kill(launcher.Pid, SIGKILL); // the child dies with it
                     }
                 }
                 else if (record.Step == LauncherStep.Clone && failure is null)
                 {
                     child = record.Value;
-                    // The child waits in its new user namespace; the host, in
-                    // the caller's namespace, maps the caller's ids into it.
-                    failure = WriteIdMaps(record.Value);
-                    if (failure is null)
-                        Release(goFd);
+                    // The child sets up its network namespace meanwhile; the
+                    // host, in the caller's namespace, maps the caller's ids
+                    // into its user namespace, and only then says what to run.
+                    mapFailure = WriteIdMaps(record.Value);
+                    if (mapFailure is null)
+                        SendRunMessage(goFd, RunMessage(request));
                     close(goFd);
                     goFd = -1;
                 }
@@ -121,22 +112,76 @@ internal static unsafe class NamespaceRunner
         {
             if (goFd >= 0)
                 close(goFd);
-            close(status[0]);
+            close(launcher.StatusFd);
         }
 
+        // A child that could not make its network namespace may be gone
+        // before the host wrote its maps: its own failure is the one to tell.
+        if (mapFailure is not null && failure is not { Step: Step.UnshareNet or Step.LoopbackUp })
+            failure = mapFailure;
         if (failure is null && (records.Count == 0 || records[^1] != new StatusRecord(LauncherStep.Exec, 0, 0)))
             failure = new LaunchFailure(Step.LauncherEnded, 0);
         if (failure is not null)
         {
-            int code = WaitForExit(launcher);
+            int code = WaitForExit(launcher.Pid);
             if (failure.Step == Step.LauncherEnded)
                 failure = failure with { Subject = $" (launcher exit status {code})" };
             return new LaunchResult(records, failure, code, dns.Tally);
         }
         if (request.Forwarder is { } forwarder)
             forwarder.TakeControl(channel.TakeHostEnd());
-        int exitStatus = Supervise(launcher, request.Forwarder, dns, request.Report);
+        int exitStatus = Supervise(launcher.Pid, request.Forwarder, dns, request.Report);
         return new LaunchResult(records, null, exitStatus, dns.Tally);
+    }
+
+    /// <summary>What the child runs (struct nonet_run_header's strings): the
+    /// launcher's options for what the namespace holds, then the command's
+    /// path and argv, each string NUL-terminated.</summary>
+    public static byte[] RunMessage(LaunchRequest request)
+    {
+        var strings = new List<byte[]>();
+        strings.AddRange(request.Inside.LauncherArguments());
+        if (request.Forwarder is { } forwarder)
+            strings.AddRange(forwarder.LauncherArguments());
+        if (request.Report is not null)
+            strings.AddRange(["-r"u8.ToArray(), "1"u8.ToArray()]);
+        strings.Add(request.CommandPath);
+        strings.AddRange(request.Argv);
+
+        int length = 0;
+        foreach (var s in strings)
+            length += s.Length + 1;
+        var message = new byte[RunHeaderSize + length];
+        MemoryMarshal.Write(message, StatusProtocol.Magic);
+        MemoryMarshal.Write(message.AsSpan(4), (uint)length);
+        int at = RunHeaderSize;
+        foreach (var s in strings)
+        {
+            s.CopyTo(message, at);
+            at += s.Length + 1; // the array is zeroed: the NUL is there
+        }
+        return message;
+    }
+
+    private const int RunHeaderSize = 8; // struct nonet_run_header
+
+    /// <summary>The whole message, or as much as a child that already ended
+    /// took (EPIPE): its status record then says why it ended.</summary>
+    private static void SendRunMessage(int goFd, byte[] message)
+    {
+        fixed (byte* p = message)
+        {
+            int sent = 0;
+            while (sent < message.Length)
+            {
+                nint n = (nint)write(goFd, p + sent, (size_t)(message.Length - sent));
+                if (n < 0 && errno == EINTR)
+                    continue;
+                if (n <= 0)
+                    return;
+                sent += (int)n;
+            }
+        }
     }
 
     /// <summary>Gives each socket the child made inside to its owner: an
@@ -177,32 +222,40 @@ internal static unsafe class NamespaceRunner
         _ => Step.Exec,
     };
 
-    private static int Spawn(LaunchRequest request, ControlChannel channel, int statusFd, int goFd, out int pid)
+    /// <summary>Starts the launcher, as Native/prestart.c would have: its
+    /// three descriptors, the environment, limits and signal mask nonet was
+    /// given.  Null, and the error, when it cannot start.</summary>
+    private static StartedLauncher? Spawn(LaunchRequest request, out int error)
     {
-        var argv = new List<byte[]>
+        int* status = stackalloc int[2];
+        int* go = stackalloc int[2];
+        int* control = stackalloc int[2];
+        if (pipe2(status, O_CLOEXEC) != 0)
+            throw new SystemCallException("pipe2", errno);
+        if (pipe2(go, O_CLOEXEC) != 0)
         {
-            request.LauncherPath,
-            "-c"u8.ToArray(),
-            Encoding.ASCII.GetBytes(channel.LauncherEnd.ToString(System.Globalization.CultureInfo.InvariantCulture)),
-        };
-        argv.AddRange(request.Inside.LauncherArguments());
-        if (request.Forwarder is { } forwarder)
-            argv.AddRange(forwarder.LauncherArguments());
-        if (request.Report is not null)
-            argv.AddRange(["-r"u8.ToArray(), "1"u8.ToArray()]);
-        argv.AddRange(new List<byte[]>
+            int e = errno;
+            close(status[0]);
+            close(status[1]);
+            throw new SystemCallException("pipe2", e);
+        }
+        if (Sockets.socketpair(Sockets.AF_UNIX, Sockets.SOCK_SEQPACKET | Sockets.SOCK_CLOEXEC, 0, control) != 0)
         {
-            Encoding.ASCII.GetBytes(statusFd.ToString(System.Globalization.CultureInfo.InvariantCulture)),
-            Encoding.ASCII.GetBytes(goFd.ToString(System.Globalization.CultureInfo.InvariantCulture)),
-            request.CommandPath,
-        });
-        argv.AddRange(request.Argv);
+            int e = Sockets.LastError;
+            close(status[0]);
+            close(status[1]);
+            close(go[0]);
+            close(go[1]);
+            throw new SystemCallException("socketpair", e);
+        }
 
-        using var nativeArgv = new NativeStringArray(argv);
+        static byte[] Number(int fd) => Encoding.ASCII.GetBytes(fd.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        using var nativeArgv = new NativeStringArray([request.LauncherPath, Number(status[1]), Number(go[0]), Number(control[1])]);
         byte* attr = stackalloc byte[Libc.SpawnAttrSize];
         byte* actions = stackalloc byte[Libc.FileActionsSize];
         Libc.posix_spawnattr_init(attr);
         Libc.posix_spawn_file_actions_init(actions);
+        int pid;
         try
         {
             // The launcher starts with the signal mask nonet was given, and
@@ -215,22 +268,28 @@ internal static unsafe class NamespaceRunner
             Libc.posix_spawnattr_setsigdefault(attr, &defaults);
             Libc.posix_spawnattr_setflags(attr, Libc.POSIX_SPAWN_SETSIGMASK | Libc.POSIX_SPAWN_SETSIGDEF);
             // dup2 onto itself clears close-on-exec in the launcher only:
-            // these two pipe ends reach it and nothing else does.
-            Libc.posix_spawn_file_actions_adddup2(actions, statusFd, statusFd);
-            Libc.posix_spawn_file_actions_adddup2(actions, goFd, goFd);
-            Libc.posix_spawn_file_actions_adddup2(actions, channel.LauncherEnd, channel.LauncherEnd);
+            // these three ends reach it and nothing else does.
+            Libc.posix_spawn_file_actions_adddup2(actions, status[1], status[1]);
+            Libc.posix_spawn_file_actions_adddup2(actions, go[0], go[0]);
+            Libc.posix_spawn_file_actions_adddup2(actions, control[1], control[1]);
             if (request.StdoutFd >= 0)
                 Libc.posix_spawn_file_actions_adddup2(actions, request.StdoutFd, 1);
-            int p;
-            int rc = Libc.posix_spawn(&p, nativeArgv[0], actions, attr, nativeArgv.Pointer, Libc.Environ);
-            pid = p;
-            return rc;
+            error = Libc.posix_spawn(&pid, nativeArgv[0], actions, attr, nativeArgv.Pointer, Libc.Environ);
         }
         finally
         {
             Libc.posix_spawn_file_actions_destroy(actions);
             Libc.posix_spawnattr_destroy(attr);
+            close(status[1]);
+            close(go[0]);
+            close(control[1]);
         }
+        if (error == 0)
+            return new StartedLauncher(pid, status[0], go[1], control[0]);
+        close(status[0]);
+        close(go[1]);
+        close(control[0]);
+        return null;
     }
 
     private static StatusRecord? ReadRecord(int fd)
@@ -298,15 +357,6 @@ internal static unsafe class NamespaceRunner
             close(fd);
             return e;
         }
-    }
-
-    private static void Release(int goFd)
-    {
-        byte go = 1;
-        nint n;
-        do
-            n = (nint)write(goFd, &go, 1);
-        while (n < 0 && errno == EINTR);
     }
 
     private static int WaitForExit(int pid)

@@ -23,7 +23,9 @@ static sigset_t original_mask;
 static sigset_t held_mask;
 static int holding;
 
-__attribute__((constructor)) static void hold_forwarded_signals(void)
+/* Priority 101: before Native/prestart.c, which starts the launcher with the
+ * mask saved here. */
+__attribute__((constructor(101))) static void hold_forwarded_signals(void)
 {
 	static const int forwarded[] = {
 		SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD,

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 void nonet_runtime_started(void);
+void nonet_prestart_cancel(void);
 
 static volatile int started;
 
@@ -50,6 +51,8 @@ static void report_failed_start(void)
 		     "check the limits (%s, %s)\n", memory, processes);
 	if (n > 0)
 		(void)!write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+	/* A launcher Native/prestart.c started ends too, without running anything. */
+	nonet_prestart_cancel();
 	_exit(125);
 }
 

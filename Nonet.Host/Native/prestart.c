@@ -1,0 +1,194 @@
+/*
+ * Linked into the NativeAOT host (see Nonet.Host.csproj): starts the
+ * launcher before the .NET runtime does (issue 15).
+ *
+ * The runtime takes about 1.5 ms to start; the launcher, its clone() and
+ * the child's new network namespace take about as long again, and need
+ * nothing the runtime knows.  So when nonet is run as 'nonet COMMAND ...'
+ * (argv[1] not an option), this constructor starts the default launcher at
+ * once, with the two pipes and the control socket, and the child sets up
+ * "lo" while the runtime starts.  The launcher's child then waits for the
+ * managed host, which resolves the command, reads the configuration, writes
+ * the id maps and sends the run message (launcher/status.h); see
+ * Launch/Prestart.cs.  Nothing is decided here: the host may still not use
+ * this launcher (another one configured, the command not found), and then
+ * ends it (nonet_prestart_cancel).
+ *
+ * The launcher gets what nonet was started with: environment, working
+ * directory, limits, descriptors and signal mask (the one saved in
+ * early_signals.c, whose constructor runs first), SIGPIPE at its default
+ * as Launch/NamespaceRunner.cs starts one.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+int nonet_early_signal_mask(sigset_t *original, sigset_t *held);
+int nonet_prestarted(int *fds, int *pid, char *path, int size);
+void nonet_prestart_cancel(void);
+
+#define LAUNCHER_NAME "nonet-launcher"
+
+static struct {
+	pid_t pid;      /* 0: none */
+	int status;     /* the read end of the status pipe */
+	int go;         /* the write end of the go pipe */
+	int ctrl;       /* the host's end of the control socket */
+	char path[PATH_MAX];
+} launcher;
+
+/* The defaults of Launch/LauncherLocator.cs, in its order: beside the
+ * executable, then ../libexec/nonet/ from its directory.  The host uses
+ * this launcher only when it chose the same path. */
+static int default_launcher(char *path, size_t size)
+{
+	char exe[PATH_MAX];
+	char *slash;
+	struct stat st;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+
+	if (n <= 0)
+		return -1;
+	exe[n] = '\0';
+	slash = strrchr(exe, '/');
+	if (slash == NULL)
+		return -1;
+	*slash = '\0';
+	if ((size_t)snprintf(path, size, "%s/%s", exe, LAUNCHER_NAME) < size &&
+	    stat(path, &st) == 0 && !S_ISDIR(st.st_mode))
+		return 0;
+	slash = strrchr(exe, '/');
+	if (slash == NULL)
+		return -1;
+	*slash = '\0';
+	if ((size_t)snprintf(path, size, "%s/libexec/nonet/%s", exe[0] ? exe : "", LAUNCHER_NAME) < size &&
+	    stat(path, &st) == 0 && !S_ISDIR(st.st_mode))
+		return 0;
+	return -1;
+}
+
+static void close_pair(int *pair)
+{
+	close(pair[0]);
+	close(pair[1]);
+}
+
+static int spawn(const char *path, int status_fd, int go_fd, int ctrl_fd, pid_t *pid)
+{
+	char fds[3][16];
+	char *argv[] = { (char *)path, fds[0], fds[1], fds[2], NULL };
+	posix_spawn_file_actions_t actions;
+	posix_spawnattr_t attr;
+	sigset_t original, held, defaults;
+	int rc;
+
+	snprintf(fds[0], sizeof fds[0], "%d", status_fd);
+	snprintf(fds[1], sizeof fds[1], "%d", go_fd);
+	snprintf(fds[2], sizeof fds[2], "%d", ctrl_fd);
+	if (nonet_early_signal_mask(&original, &held) < 0)
+		return -1;
+	sigemptyset(&defaults);
+	sigaddset(&defaults, SIGPIPE);
+	if (posix_spawnattr_init(&attr) != 0)
+		return -1;
+	if (posix_spawn_file_actions_init(&actions) != 0) {
+		posix_spawnattr_destroy(&attr);
+		return -1;
+	}
+	/* dup2 onto itself clears close-on-exec in the launcher only. */
+	rc = posix_spawnattr_setsigmask(&attr, &original) ||
+	     posix_spawnattr_setsigdefault(&attr, &defaults) ||
+	     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF) ||
+	     posix_spawn_file_actions_adddup2(&actions, status_fd, status_fd) ||
+	     posix_spawn_file_actions_adddup2(&actions, go_fd, go_fd) ||
+	     posix_spawn_file_actions_adddup2(&actions, ctrl_fd, ctrl_fd) ||
+	     posix_spawn(pid, path, &actions, &attr, argv, environ);
+	posix_spawn_file_actions_destroy(&actions);
+	posix_spawnattr_destroy(&attr);
+	return rc == 0 ? 0 : -1;
+}
+
+/* After early_signals.c's constructor (101), which saves the mask. */
+__attribute__((constructor(102))) static void prestart_launcher(int argc, char **argv)
+{
+	int status[2], go[2], ctrl[2];
+	pid_t pid;
+
+	/* 'nonet COMMAND': options, --help, --version and the self-test's
+	 * probe start no launcher; nor does a launcher set in the environment
+	 * (the host reads that one itself). */
+	if (argc < 2 || argv[1][0] == '-' || argv[1][0] == '\0' || getenv("NONET_LAUNCHER") != NULL)
+		return;
+	if (default_launcher(launcher.path, sizeof launcher.path) < 0)
+		return;
+	if (pipe2(status, O_CLOEXEC) < 0)
+		return;
+	if (pipe2(go, O_CLOEXEC) < 0) {
+		close_pair(status);
+		return;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctrl) < 0) {
+		close_pair(status);
+		close_pair(go);
+		return;
+	}
+	/* A launcher that cannot start here is started again by the host,
+	 * which then says why it failed. */
+	if (spawn(launcher.path, status[1], go[0], ctrl[1], &pid) < 0) {
+		close_pair(status);
+		close_pair(go);
+		close_pair(ctrl);
+		return;
+	}
+	close(status[1]);
+	close(go[0]);
+	close(ctrl[1]);
+	launcher.pid = pid;
+	launcher.status = status[0];
+	launcher.go = go[1];
+	launcher.ctrl = ctrl[0];
+}
+
+/* For Launch/Prestart.cs: 1 and the launcher's descriptors (status, go,
+ * control), pid and path when there is one, now the host's; else 0. */
+int nonet_prestarted(int *fds, int *pid, char *path, int size)
+{
+	if (launcher.pid <= 0 || (size_t)size <= strlen(launcher.path))
+		return 0;
+	fds[0] = launcher.status;
+	fds[1] = launcher.go;
+	fds[2] = launcher.ctrl;
+	*pid = launcher.pid;
+	strcpy(path, launcher.path);
+	launcher.pid = 0;
+	return 1;
+}
+
+/* Ends a launcher the host did not take, and reaps it: with the go pipe
+ * closed its child ends without running anything, and the launcher with
+ * it.  Nothing of it is left when nonet exits, and it says nothing. */
+void nonet_prestart_cancel(void)
+{
+	pid_t pid = launcher.pid;
+
+	if (pid <= 0)
+		return;
+	launcher.pid = 0;
+	close(launcher.go);
+	close(launcher.ctrl);
+	close(launcher.status);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
