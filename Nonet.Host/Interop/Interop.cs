@@ -101,12 +101,22 @@ internal static unsafe partial class Libc
     {
         get
         {
+            // Constant in the NativeAOT build, which keeps only the first
+            // branch: no dlsym() in the static executable.
+            if (!System.Runtime.CompilerServices.RuntimeFeature.IsDynamicCodeSupported)
+                return NativeEnviron();
+            // On the JIT (unit tests), libc's own symbol.
             var handle = NativeLibrary.GetMainProgramHandle();
             return NativeLibrary.TryGetExport(handle, "environ", out var address)
                 ? *(byte***)address
                 : null;
         }
     }
+
+    /// <summary>Native/runtime_start.c: the static host has no dynamic
+    /// symbol table, so 'environ' comes from C.</summary>
+    [LibraryImport(EarlySignals.Library, EntryPoint = "nonet_environ")]
+    private static partial byte** NativeEnviron();
 
     /// <summary>errno of the last call declared here (SetLastError).</summary>
     public static int Errno => Marshal.GetLastPInvokeError();

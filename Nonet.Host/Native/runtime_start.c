@@ -104,3 +104,14 @@ int nonet_arguments(char ***argv)
 	*argv = saved_argv;
 	return saved_argv == NULL ? 0 : saved_argc;
 }
+
+/* The environment for Interop.cs (Libc.Environ): the host is a static
+ * executable, which has no dynamic symbol table in which managed code
+ * could look 'environ' up. */
+extern char **environ;
+char **nonet_environ(void);
+
+char **nonet_environ(void)
+{
+	return environ;
+}

@@ -47,19 +47,24 @@ public sealed class PassthroughTests(Identity identity) : EndToEndTest(identity)
         Assert.That(r.Stdout.Trim(), Is.EqualTo("['--version', '-h']"));
     }
 
-    [Test]
-    public void The_environment_arrives_byte_for_byte()
+    /// <summary>How nonet starts the launcher: before its runtime, for
+    /// 'nonet COMMAND' (Native/prestart.c), or from the managed host once
+    /// an option (here "--") comes first.</summary>
+    public static readonly string[] LaunchPaths = ["", "-- "];
+
+    [TestCaseSource(nameof(LaunchPaths))]
+    public void The_environment_arrives_byte_for_byte(string launch)
     {
-        var r = Shell("V=\"$(printf 'a\\377b')\" W='' X='two words' \"$NONET\" sh -c 'printf \"%s|%s|%s|%s\" \"$V\" \"${W-unset}\" \"$X\" \"${NONET_SHELL-none}\"'");
+        var r = Shell($"V=\"$(printf 'a\\377b')\" W='' X='two words' \"$NONET\" {launch}sh -c 'printf \"%s|%s|%s|%s\" \"$V\" \"${{W-unset}}\" \"$X\" \"${{NONET_SHELL-none}}\"'");
         Assert.That(r.ExitCode, Is.Zero, r.ToString());
         Assert.That(r.StdoutBytes, Is.EqualTo(Concat([(byte)'a', 0xff, (byte)'b'], "||two words|none"u8.ToArray())));
     }
 
-    [Test]
-    public void Working_directory_and_umask_are_the_callers()
+    [TestCaseSource(nameof(LaunchPaths))]
+    public void Working_directory_and_umask_are_the_callers(string launch)
     {
         string dir = Harness.TempDirectory(Who);
-        var r = Shell("umask 027; \"$NONET\" sh -c 'pwd; umask'", workingDirectory: dir);
+        var r = Shell($"umask 027; \"$NONET\" {launch}sh -c 'pwd; umask'", workingDirectory: dir);
         Assert.That(r.ExitCode, Is.Zero, r.ToString());
         Assert.That(r.Stdout, Is.EqualTo($"{dir}\n0027\n"));
     }
@@ -96,8 +101,8 @@ public sealed class PassthroughTests(Identity identity) : EndToEndTest(identity)
         Assert.That(parts[0], Does.Contain("5 -> /dev/null").And.Contain("7 -> /dev/null"));
     }
 
-    [Test]
-    public void Signal_dispositions_and_mask_are_the_callers()
+    [TestCaseSource(nameof(LaunchPaths))]
+    public void Signal_dispositions_and_mask_are_the_callers(string launch)
     {
         // Ignored signals survive exec, so the command must see exactly the
         // caller's: none ignored, then SIGHUP ignored as under nohup.
@@ -105,7 +110,7 @@ public sealed class PassthroughTests(Identity identity) : EndToEndTest(identity)
         // The test runner hands its children SIGPIPE ignored; nonet always
         // restores its default (README, Limitations), so start from there.
         var r = Harness.Run(Who, "env", ["--default-signal=PIPE", "NONET=" + Harness.Nonet, "/bin/sh", "-c",
-            $"{show}; echo ---; \"$NONET\" {show}; echo ---; trap '' HUP; {show}; echo ---; \"$NONET\" {show}"]);
+            $"{show}; echo ---; \"$NONET\" {launch}{show}; echo ---; trap '' HUP; {show}; echo ---; \"$NONET\" {launch}{show}"]);
         Assert.That(r.ExitCode, Is.Zero, r.ToString());
         // Signals 32 and 33 are glibc's own: a glibc parent's posix_spawn
         // leaves them ignored in its child, so the caller's state of them is
