@@ -745,6 +745,15 @@ static void run_child(pid_t parent)
 	report(STEP_LOOPBACK_UP, 0, 0);
 	allow_all_ports();
 
+	/* The bounding set and securebits act at execve() only: the child
+	 * keeps its capabilities for the steps below, and the command cannot
+	 * get them back (nor can the --publish helper, which gives up its own). */
+	if (drop_capabilities() < 0) {
+		report(STEP_DROP_CAPS, errno, 0);
+		_exit(EXIT_NONET_FAILED);
+	}
+	report(STEP_DROP_CAPS, 0, 0);
+
 	if (wait_for_run(&run_argc, &run_argv) < 0) {
 		report(STEP_WAIT_MAPS, errno, 0);
 		_exit(EXIT_NONET_FAILED);
@@ -796,12 +805,6 @@ static void run_child(pid_t parent)
 		}
 		report(STEP_MOUNTS, 0, 0);
 	}
-
-	if (drop_capabilities() < 0) {
-		report(STEP_DROP_CAPS, errno, 0);
-		_exit(EXIT_NONET_FAILED);
-	}
-	report(STEP_DROP_CAPS, 0, 0);
 
 	if (n_publish > 0) {
 		pid_t helper = start_helper(parent);
