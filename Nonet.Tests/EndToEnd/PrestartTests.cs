@@ -433,6 +433,8 @@ public sealed class PrestartTests(Identity identity) : EndToEndTest(identity)
     /// only), sends it SIGTERM meanwhile, and lets it go on: the command,
     /// sleep 30, must then end by that SIGTERM, and nonet exit with 143.
     /// </summary>
+    [TestCase("the runtime starts")]
+    [TestCase("the host reads its configuration")]
     [TestCase("the host opens its report file")]
     public void A_SIGTERM_that_arrives_before_the_launch_ends_the_command(string when)
     {
