@@ -64,7 +64,7 @@ $(BUILD)/nonet: $(HOST_SOURCES)
 # useradd only as root, which runs the tests a second time as an account it
 # creates (an ordinary user's PATH has no /usr/sbin).
 TEST_COMMANDS := /usr/bin/python3:python3 tmux:tmux bwrap:bubblewrap ip:iproute2 setpriv:util-linux unshare:util-linux less:less \
-                 node:nodejs curl:curl git:git dig:dnsutils ping:iputils-ping script:bsdutils \
+                 node:nodejs curl:curl git:git dig:dnsutils ping:iputils-ping script:bsdutils strace:strace \
                  $(if $(filter 0,$(shell id -u)),useradd:passwd)
 
 test-deps:
