@@ -430,15 +430,19 @@ public sealed class PrestartTests(Identity identity) : EndToEndTest(identity)
 
     /// <summary>
     /// Holds nonet up at one open() (strace's delay_enter, on that path
-    /// only), sends it SIGTERM meanwhile, and lets it go on: the command,
-    /// sleep 30, must then end by that SIGTERM, and nonet exit with 143.
+    /// only), sends it SIGTERM meanwhile, and lets it go on.  Until nonet
+    /// holds the signals it passes on (just before the launch), a SIGTERM
+    /// ends nonet itself, as any program: the command, sleep 30, never
+    /// runs, and the prestarted launcher and its child end with nonet.
+    /// After that, the command gets it: it ends by SIGTERM and nonet exits
+    /// with 143.  Either way nothing is left and sleep 30 does not run out.
     /// </summary>
-    [TestCase("the runtime starts")]
-    [TestCase("the host reads its configuration")]
-    [TestCase("the host opens its report file")]
-    public void A_SIGTERM_that_arrives_before_the_launch_ends_the_command(string when)
+    [TestCase("the runtime starts", false)]
+    [TestCase("the host reads its configuration", false)]
+    [TestCase("the host opens its report file", true)]
+    public void A_SIGTERM_that_arrives_before_the_launch_ends_nonet_or_the_command(string when, bool commandRuns)
     {
-        var (nonet, _) = Install();
+        var (nonet, launcher) = Install();
         string dir = TempDirectory();
         string report = Path.Combine(dir, "report");
         string home = HomeWithConfig(when.Contains("report") ? $"report-file = {report}\n" : "");
@@ -481,6 +485,18 @@ public sealed class PrestartTests(Identity identity) : EndToEndTest(identity)
         Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(15)), "sleep 30 did not end by the signal");
         // The command's execve() (its result may come on a line of its own).
         var exec = lines.FirstOrDefault(l => l.Pid != host && l.Text.StartsWith($"execve(\"{Sleep}\"", StringComparison.Ordinal));
+        var left = WaitUntilNoneRunning(launcher, TimeSpan.FromSeconds(5));
+        Assert.That(left, Is.Empty, "the launcher is left: " + Describe(left));
+        if (!commandRuns)
+        {
+            Assert.Multiple(() =>
+            {
+                Assert.That(exec, Is.Null, "the command ran\n" + Head(lines));
+                Assert.That(lines, Has.Some.EqualTo(new TraceLine(host, "+++ killed by SIGTERM +++")), "nonet did not end by SIGTERM\n" + Head(lines));
+                Assert.That(r.Stderr, Is.Empty, r.ToString());
+            });
+            return;
+        }
         Assert.Multiple(() =>
         {
             Assert.That(exec, Is.Not.Null, "the command never ran\n" + Head(lines));
