@@ -60,6 +60,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -111,7 +112,10 @@ static const int forwarded_signals[] = {
 static int status_fd = -1;
 static int go_fd = -1;
 static int ctrl_fd = -1;
-static int helper_pid_pipe[2] = { -1, -1 }; /* child to parent: the helper's pid */
+/* Child to parent: the --publish helper's pid, in a page the two share
+ * (MAP_SHARED, made before clone): no descriptor for it stays open in the
+ * launcher while the command runs. */
+static volatile pid_t *helper_pid_slot;
 static uint16_t forward_ports[NONET_MAX_FORWARDS];
 static size_t n_forward;
 static uint16_t publish_ports[NONET_MAX_FORWARDS];
@@ -815,7 +819,7 @@ static void run_child(pid_t parent)
 		}
 		report(STEP_HELPER, 0, (int)helper);
 		/* The parent reaps the helper once the command has ended. */
-		(void)write_all(helper_pid_pipe[1], &helper, sizeof helper);
+		*helper_pid_slot = helper;
 	}
 	/* Last, so that nothing of nonet's own set-up is seen as an attempt. */
 	if (report_attempts)
@@ -835,21 +839,14 @@ static void run_child(pid_t parent)
 }
 
 /* Parent side, after the command ended: the child wrote the helper's pid
- * (and closed the pipe at execve); end the helper and reap it, so that
- * nothing of nonet's is left in the namespace when nonet exits. */
+ * (before its execve) if it started one; end the helper and reap it, so
+ * that nothing of nonet's is left in the namespace when nonet exits. */
 static void end_helper(void)
 {
-	pid_t helper;
-	ssize_t n;
+	pid_t helper = *helper_pid_slot;
 
-	if (helper_pid_pipe[0] < 0)
-		return;
-	do
-		n = read(helper_pid_pipe[0], &helper, sizeof helper);
-	while (n < 0 && errno == EINTR);
-	close(helper_pid_pipe[0]);
 	/* Reaped already if it died: its pid may be another's now. */
-	if (n != (ssize_t)sizeof helper || !lifetime_is_child(helper))
+	if (helper <= 0 || !lifetime_is_child(helper))
 		return;
 	(void)kill(helper, SIGKILL);
 	while (waitpid(helper, NULL, __WALL) < 0 && errno == EINTR)
@@ -938,10 +935,12 @@ int main(int argc, char **argv)
 	host_gid = getegid();
 
 	/* 2. Signals, and learn of the host's death (even by SIGKILL), so that
-	 * nothing outlives nonet.  The pipe for a --publish helper's pid is
+	 * nothing outlives nonet.  The slot for a --publish helper's pid is
 	 * made now: only the run message says whether there will be one. */
-	if (reset_libc_internal_signals() < 0 || install_forwarders() < 0 || lifetime_prepare() < 0 ||
-	    pipe2(helper_pid_pipe, O_CLOEXEC) < 0) {
+	helper_pid_slot = mmap(NULL, sizeof *helper_pid_slot, PROT_READ | PROT_WRITE,
+			       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (helper_pid_slot == MAP_FAILED || reset_libc_internal_signals() < 0 ||
+	    install_forwarders() < 0 || lifetime_prepare() < 0) {
 		report(STEP_START, errno, 0);
 		return EXIT_NONET_FAILED;
 	}
@@ -962,7 +961,6 @@ int main(int argc, char **argv)
 	close(go_fd);
 	close(status_fd);
 	close(ctrl_fd);
-	close(helper_pid_pipe[1]);
 
 	/* 5. Stay until the command ends, stopping and continuing with it,
 	 * and end the same way; the --publish helper, also a child of this

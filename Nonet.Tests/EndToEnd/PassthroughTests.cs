@@ -101,6 +101,22 @@ public sealed class PassthroughTests(Identity identity) : EndToEndTest(identity)
         Assert.That(parts[0], Does.Contain("5 -> /dev/null").And.Contain("7 -> /dev/null"));
     }
 
+    [TestCase("")]
+    [TestCase("-- ")]
+    [TestCase("--publish PORT ")]
+    public void The_launcher_holds_only_the_descriptors_the_command_inherits(string options)
+    {
+        options = options.Replace("PORT", ForwardingTests.FreeHostPort().ToString(System.Globalization.CultureInfo.InvariantCulture));
+        // While the command runs, its parent is the launcher: it keeps no
+        // pipe or socket of its own (they are close-on-exec and closed after
+        // the clone; a --publish helper's pid comes through shared memory).
+        var r = Shell($"exec 5</dev/null; \"$NONET\" {options}sh -c 'ls -1 /proc/$$/fd; echo ---; ls -1 /proc/$PPID/fd'");
+        Assert.That(r.ExitCode, Is.Zero, r.ToString());
+        var parts = r.Stdout.Split("---\n");
+        Assert.That(parts[0], Does.Contain("5\n"), r.ToString());
+        Assert.That(parts[1], Is.EqualTo(parts[0]), r.ToString());
+    }
+
     [TestCaseSource(nameof(LaunchPaths))]
     public void Signal_dispositions_and_mask_are_the_callers(string launch)
     {
