@@ -20,13 +20,10 @@ internal static unsafe partial class Libc
     public const int WCONTINUED = 8;
     public const int SFD_CLOEXEC = 0x80000;
     public const int SFD_NONBLOCK = 0x800;
-    public const short POSIX_SPAWN_SETSIGDEF = 0x04;
-    public const short POSIX_SPAWN_SETSIGMASK = 0x08;
     public const int SI_KERNEL = 0x80;
 
-    // glibc's posix_spawnattr_t is 336 bytes and posix_spawn_file_actions_t 80
-    // on 64-bit targets; these buffers are larger on purpose.
-    public const int SpawnAttrSize = 512;
+    // glibc's posix_spawn_file_actions_t is 80 bytes on 64-bit targets;
+    // this buffer is larger on purpose.
     public const int FileActionsSize = 256;
 
     [LibraryImport(Name, SetLastError = true)]
@@ -53,21 +50,6 @@ internal static unsafe partial class Libc
 
     [LibraryImport(Name)]
     public static partial int posix_spawn(int* pid, byte* path, void* fileActions, void* attr, byte** argv, byte** envp);
-
-    [LibraryImport(Name)]
-    public static partial int posix_spawnattr_init(void* attr);
-
-    [LibraryImport(Name)]
-    public static partial int posix_spawnattr_destroy(void* attr);
-
-    [LibraryImport(Name)]
-    public static partial int posix_spawnattr_setflags(void* attr, short flags);
-
-    [LibraryImport(Name)]
-    public static partial int posix_spawnattr_setsigmask(void* attr, sigset_t* mask);
-
-    [LibraryImport(Name)]
-    public static partial int posix_spawnattr_setsigdefault(void* attr, sigset_t* mask);
 
     [LibraryImport(Name)]
     public static partial int posix_spawn_file_actions_init(void* actions);

@@ -40,7 +40,7 @@ internal static unsafe class NamespaceRunner
         // is the one this run needs; else one started now.
         var taken = Prestart.Take(request.LauncherPath, usable: request.StdoutFd < 0);
         int spawnError = 0;
-        var started = taken ?? Spawn(request, out spawnError);
+        var started = taken ?? Prestart.Spawn(request.LauncherPath, request.StdoutFd, out spawnError);
         request.Forwarder?.LauncherStarted();
         if (started is not { } launcher)
             return new LaunchResult([], new LaunchFailure(Step.SpawnLauncher, spawnError, UserText.Show(request.LauncherPath)), ExitCodes.NonetFailed, dns.Tally);
@@ -221,76 +221,6 @@ internal static unsafe class NamespaceRunner
         LauncherStep.Report => Step.Report,
         _ => Step.Exec,
     };
-
-    /// <summary>Starts the launcher, as Native/prestart.c would have: its
-    /// three descriptors, the environment, limits and signal mask nonet was
-    /// given.  Null, and the error, when it cannot start.</summary>
-    private static StartedLauncher? Spawn(LaunchRequest request, out int error)
-    {
-        int* status = stackalloc int[2];
-        int* go = stackalloc int[2];
-        int* control = stackalloc int[2];
-        if (pipe2(status, O_CLOEXEC) != 0)
-            throw new SystemCallException("pipe2", errno);
-        if (pipe2(go, O_CLOEXEC) != 0)
-        {
-            int e = errno;
-            close(status[0]);
-            close(status[1]);
-            throw new SystemCallException("pipe2", e);
-        }
-        if (Sockets.socketpair(Sockets.AF_UNIX, Sockets.SOCK_SEQPACKET | Sockets.SOCK_CLOEXEC, 0, control) != 0)
-        {
-            int e = Sockets.LastError;
-            close(status[0]);
-            close(status[1]);
-            close(go[0]);
-            close(go[1]);
-            throw new SystemCallException("socketpair", e);
-        }
-
-        static byte[] Number(int fd) => Encoding.ASCII.GetBytes(fd.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        using var nativeArgv = new NativeStringArray([request.LauncherPath, Number(status[1]), Number(go[0]), Number(control[1])]);
-        byte* attr = stackalloc byte[Libc.SpawnAttrSize];
-        byte* actions = stackalloc byte[Libc.FileActionsSize];
-        Libc.posix_spawnattr_init(attr);
-        Libc.posix_spawn_file_actions_init(actions);
-        int pid;
-        try
-        {
-            // The launcher starts with the signal mask nonet was given, and
-            // SIGPIPE back at its default (the .NET runtime ignores it).
-            sigset_t mask = SignalForwarding.OriginalMask;
-            sigset_t defaults;
-            sigemptyset(&defaults);
-            sigaddset(&defaults, SIGPIPE);
-            Libc.posix_spawnattr_setsigmask(attr, &mask);
-            Libc.posix_spawnattr_setsigdefault(attr, &defaults);
-            Libc.posix_spawnattr_setflags(attr, Libc.POSIX_SPAWN_SETSIGMASK | Libc.POSIX_SPAWN_SETSIGDEF);
-            // dup2 onto itself clears close-on-exec in the launcher only:
-            // these three ends reach it and nothing else does.
-            Libc.posix_spawn_file_actions_adddup2(actions, status[1], status[1]);
-            Libc.posix_spawn_file_actions_adddup2(actions, go[0], go[0]);
-            Libc.posix_spawn_file_actions_adddup2(actions, control[1], control[1]);
-            if (request.StdoutFd >= 0)
-                Libc.posix_spawn_file_actions_adddup2(actions, request.StdoutFd, 1);
-            error = Libc.posix_spawn(&pid, nativeArgv[0], actions, attr, nativeArgv.Pointer, Libc.Environ);
-        }
-        finally
-        {
-            Libc.posix_spawn_file_actions_destroy(actions);
-            Libc.posix_spawnattr_destroy(attr);
-            close(status[1]);
-            close(go[0]);
-            close(control[1]);
-        }
-        if (error == 0)
-            return new StartedLauncher(pid, status[0], go[1], control[0]);
-        close(status[0]);
-        close(go[1]);
-        close(control[0]);
-        return null;
-    }
 
     private static StatusRecord? ReadRecord(int fd)
     {

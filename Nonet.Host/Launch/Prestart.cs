@@ -9,47 +9,65 @@ namespace Nonet.Launch;
 internal readonly record struct StartedLauncher(int Pid, int StatusFd, int GoFd, int ControlFd);
 
 /// <summary>
-/// The launcher Native/prestart.c started before the runtime did, when
-/// nonet was run as 'nonet COMMAND': the host takes it when it would have
-/// started the same one itself, and otherwise ends it, silently.  On the
-/// JIT (unit tests) there is none.
+/// Native/prestart.c: it starts the launcher, for the host as for itself,
+/// and the launcher it started before the runtime did, when nonet was run
+/// as 'nonet COMMAND', is the host's to take when it would have started the
+/// same one; otherwise it is ended, silently.  On the JIT (unit tests)
+/// there is no native code and no launch.
 /// </summary>
 internal static unsafe partial class Prestart
 {
+    [LibraryImport(Interop.EarlySignals.Library, EntryPoint = "nonet_spawn_launcher")]
+    private static partial int NativeSpawn(byte* path, int stdoutFd, int* fds, int* pid);
+
+    [LibraryImport(Interop.EarlySignals.Library, EntryPoint = "nonet_prestarted_path")]
+    private static partial byte* PrestartedPath();
+
     [LibraryImport(Interop.EarlySignals.Library, EntryPoint = "nonet_prestarted")]
-    private static partial int Prestarted(int* fds, int* pid, byte* path, int size);
+    private static partial int Prestarted(int* fds, int* pid);
 
     [LibraryImport(Interop.EarlySignals.Library, EntryPoint = "nonet_prestart_cancel")]
     private static partial void NativeCancel();
-
-    private const int PathMax = 4096;
 
     /// <summary>The prestarted launcher if it is <paramref name="launcherPath"/>
     /// and <paramref name="usable"/>; else null, and any prestarted one is ended.</summary>
     public static StartedLauncher? Take(ReadOnlySpan<byte> launcherPath, bool usable)
     {
-        if (!usable)
-        {
-            Cancel();
-            return null;
-        }
-        int* fds = stackalloc int[3];
-        int pid;
-        byte* path = stackalloc byte[PathMax];
+        byte* path;
         try
         {
-            if (Prestarted(fds, &pid, path, PathMax) != 1)
-                return null;
+            path = PrestartedPath();
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {
             return null;
         }
-        var started = new StartedLauncher(pid, fds[0], fds[1], fds[2]);
-        if (MemoryMarshal.CreateReadOnlySpanFromNullTerminated(path).SequenceEqual(launcherPath))
-            return started;
-        End(started);
-        return null;
+        if (path == null)
+            return null;
+        if (!usable || !MemoryMarshal.CreateReadOnlySpanFromNullTerminated(path).SequenceEqual(launcherPath))
+        {
+            NativeCancel();
+            return null;
+        }
+        int* fds = stackalloc int[3];
+        int pid;
+        return Prestarted(fds, &pid) == 1 ? new StartedLauncher(pid, fds[0], fds[1], fds[2]) : null;
+    }
+
+    /// <summary>Starts <paramref name="launcherPath"/> now, as the prestart
+    /// does: null and the error of posix_spawn when it cannot start.</summary>
+    public static StartedLauncher? Spawn(byte[] launcherPath, int stdoutFd, out int error)
+    {
+        byte[] path = [.. launcherPath, 0];
+        int* fds = stackalloc int[3];
+        int pid;
+        int rc;
+        fixed (byte* p = path)
+            rc = NativeSpawn(p, stdoutFd, fds, &pid);
+        if (rc < 0)
+            throw new Interop.SystemCallException("pipe2", -rc);
+        error = rc;
+        return rc == 0 ? new StartedLauncher(pid, fds[0], fds[1], fds[2]) : null;
     }
 
     /// <summary>Ends a prestarted launcher nobody took (nonet is about to
@@ -61,19 +79,6 @@ internal static unsafe partial class Prestart
             NativeCancel();
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
-        {
-        }
-    }
-
-    /// <summary>With the go pipe closed, the launcher's child ends without
-    /// running anything and the launcher with it; reaped here.</summary>
-    private static void End(StartedLauncher started)
-    {
-        Tmds.Linux.LibC.close(started.GoFd);
-        Tmds.Linux.LibC.close(started.ControlFd);
-        Tmds.Linux.LibC.close(started.StatusFd);
-        int st;
-        while (Interop.Libc.waitpid(started.Pid, &st, 0) < 0 && Interop.Libc.Errno == Tmds.Linux.LibC.EINTR)
         {
         }
     }

@@ -17,11 +17,7 @@ internal static unsafe class SignalForwarding
     public static readonly int[] Forwarded = [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH];
 
     private static sigset_t held;
-    private static sigset_t original;
     private static volatile bool finalizerThreadBlocked;
-
-    /// <summary>The mask nonet was started with, for the launcher to restore.</summary>
-    public static sigset_t OriginalMask => original;
 
     /// <summary>Forwarded signals, job-control signals and SIGCHLD.</summary>
     public static sigset_t Held => held;
@@ -57,10 +53,8 @@ internal static unsafe class SignalForwarding
             sigaddset(&set, sig);
         sigaddset(&set, SIGCHLD);
         held = set;
-        sigset_t old;
-        if (pthread_sigmask(SIG_BLOCK, &set, &old) != 0)
+        if (pthread_sigmask(SIG_BLOCK, &set, null) != 0)
             throw new SystemCallException("pthread_sigmask", errno);
-        original = old;
 
         if (HeldSinceStart(&set))
             return;

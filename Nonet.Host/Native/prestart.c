@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -36,7 +37,9 @@
 extern char **environ;
 
 int nonet_early_signal_mask(sigset_t *original, sigset_t *held);
-int nonet_prestarted(int *fds, int *pid, char *path, int size);
+int nonet_spawn_launcher(const char *path, int stdout_fd, int *fds, pid_t *pid);
+const char *nonet_prestarted_path(void);
+int nonet_prestarted(int *fds, int *pid);
 void nonet_prestart_cancel(void);
 
 #define LAUNCHER_NAME "nonet-launcher"
@@ -85,45 +88,79 @@ static void close_pair(int *pair)
 	close(pair[1]);
 }
 
-static int spawn(const char *path, int status_fd, int go_fd, int ctrl_fd, pid_t *pid)
+/* posix_spawn()s the launcher with its three descriptors, SIGPIPE at its
+ * default and the signal mask nonet was started with (the one
+ * early_signals.c saved, or the thread's own); with STDOUT_FD >= 0 (the
+ * self-test), that fd is its stdout.  0, with fds[] the host's ends
+ * (status to read, go to write, control) and *pid; else a positive errno
+ * from posix_spawn, or the negated errno of pipe2()/socketpair(), and
+ * nothing left open. */
+int nonet_spawn_launcher(const char *path, int stdout_fd, int *fds, pid_t *pid)
 {
-	char fds[3][16];
-	char *argv[] = { (char *)path, fds[0], fds[1], fds[2], NULL };
+	int status[2], go[2], ctrl[2];
+	char numbers[3][16];
+	char *argv[] = { (char *)path, numbers[0], numbers[1], numbers[2], NULL };
 	posix_spawn_file_actions_t actions;
 	posix_spawnattr_t attr;
 	sigset_t original, held, defaults;
 	int rc;
 
-	snprintf(fds[0], sizeof fds[0], "%d", status_fd);
-	snprintf(fds[1], sizeof fds[1], "%d", go_fd);
-	snprintf(fds[2], sizeof fds[2], "%d", ctrl_fd);
+	if (pipe2(status, O_CLOEXEC) < 0)
+		return -errno;
+	if (pipe2(go, O_CLOEXEC) < 0) {
+		rc = -errno;
+		close_pair(status);
+		return rc;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctrl) < 0) {
+		rc = -errno;
+		close_pair(status);
+		close_pair(go);
+		return rc;
+	}
+	snprintf(numbers[0], sizeof numbers[0], "%d", status[1]);
+	snprintf(numbers[1], sizeof numbers[1], "%d", go[0]);
+	snprintf(numbers[2], sizeof numbers[2], "%d", ctrl[1]);
 	if (nonet_early_signal_mask(&original, &held) < 0)
-		return -1;
+		(void)pthread_sigmask(SIG_SETMASK, NULL, &original);
 	sigemptyset(&defaults);
 	sigaddset(&defaults, SIGPIPE);
-	if (posix_spawnattr_init(&attr) != 0)
-		return -1;
-	if (posix_spawn_file_actions_init(&actions) != 0) {
+	rc = posix_spawnattr_init(&attr);
+	if (rc == 0 && (rc = posix_spawn_file_actions_init(&actions)) != 0)
 		posix_spawnattr_destroy(&attr);
-		return -1;
+	if (rc == 0) {
+		/* dup2 onto itself clears close-on-exec in the launcher only:
+		 * these three ends reach it and nothing else does. */
+		if ((rc = posix_spawnattr_setsigmask(&attr, &original)) == 0 &&
+		    (rc = posix_spawnattr_setsigdefault(&attr, &defaults)) == 0 &&
+		    (rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)) == 0 &&
+		    (rc = posix_spawn_file_actions_adddup2(&actions, status[1], status[1])) == 0 &&
+		    (rc = posix_spawn_file_actions_adddup2(&actions, go[0], go[0])) == 0 &&
+		    (rc = posix_spawn_file_actions_adddup2(&actions, ctrl[1], ctrl[1])) == 0 &&
+		    (stdout_fd < 0 || (rc = posix_spawn_file_actions_adddup2(&actions, stdout_fd, 1)) == 0))
+			rc = posix_spawn(pid, path, &actions, &attr, argv, environ);
+		posix_spawn_file_actions_destroy(&actions);
+		posix_spawnattr_destroy(&attr);
 	}
-	/* dup2 onto itself clears close-on-exec in the launcher only. */
-	rc = posix_spawnattr_setsigmask(&attr, &original) ||
-	     posix_spawnattr_setsigdefault(&attr, &defaults) ||
-	     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF) ||
-	     posix_spawn_file_actions_adddup2(&actions, status_fd, status_fd) ||
-	     posix_spawn_file_actions_adddup2(&actions, go_fd, go_fd) ||
-	     posix_spawn_file_actions_adddup2(&actions, ctrl_fd, ctrl_fd) ||
-	     posix_spawn(pid, path, &actions, &attr, argv, environ);
-	posix_spawn_file_actions_destroy(&actions);
-	posix_spawnattr_destroy(&attr);
-	return rc == 0 ? 0 : -1;
+	close(status[1]);
+	close(go[0]);
+	close(ctrl[1]);
+	if (rc != 0) {
+		close(status[0]);
+		close(go[1]);
+		close(ctrl[0]);
+		return rc;
+	}
+	fds[0] = status[0];
+	fds[1] = go[1];
+	fds[2] = ctrl[0];
+	return 0;
 }
 
 /* After early_signals.c's constructor (101), which saves the mask. */
 __attribute__((constructor(102))) static void prestart_launcher(int argc, char **argv)
 {
-	int status[2], go[2], ctrl[2];
+	int fds[3];
 	pid_t pid;
 
 	/* 'nonet COMMAND': options, --help, --version and the self-test's
@@ -133,45 +170,32 @@ __attribute__((constructor(102))) static void prestart_launcher(int argc, char *
 		return;
 	if (default_launcher(launcher.path, sizeof launcher.path) < 0)
 		return;
-	if (pipe2(status, O_CLOEXEC) < 0)
-		return;
-	if (pipe2(go, O_CLOEXEC) < 0) {
-		close_pair(status);
-		return;
-	}
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctrl) < 0) {
-		close_pair(status);
-		close_pair(go);
-		return;
-	}
 	/* A launcher that cannot start here is started again by the host,
 	 * which then says why it failed. */
-	if (spawn(launcher.path, status[1], go[0], ctrl[1], &pid) < 0) {
-		close_pair(status);
-		close_pair(go);
-		close_pair(ctrl);
+	if (nonet_spawn_launcher(launcher.path, -1, fds, &pid) != 0)
 		return;
-	}
-	close(status[1]);
-	close(go[0]);
-	close(ctrl[1]);
 	launcher.pid = pid;
-	launcher.status = status[0];
-	launcher.go = go[1];
-	launcher.ctrl = ctrl[0];
+	launcher.status = fds[0];
+	launcher.go = fds[1];
+	launcher.ctrl = fds[2];
+}
+
+/* For Launch/Prestart.cs: the prestarted launcher's path, or NULL. */
+const char *nonet_prestarted_path(void)
+{
+	return launcher.pid > 0 ? launcher.path : NULL;
 }
 
 /* For Launch/Prestart.cs: 1 and the launcher's descriptors (status, go,
- * control), pid and path when there is one, now the host's; else 0. */
-int nonet_prestarted(int *fds, int *pid, char *path, int size)
+ * control) and pid, now the host's; else 0. */
+int nonet_prestarted(int *fds, int *pid)
 {
-	if (launcher.pid <= 0 || (size_t)size <= strlen(launcher.path))
+	if (launcher.pid <= 0)
 		return 0;
 	fds[0] = launcher.status;
 	fds[1] = launcher.go;
 	fds[2] = launcher.ctrl;
 	*pid = launcher.pid;
-	strcpy(path, launcher.path);
 	launcher.pid = 0;
 	return 1;
 }
