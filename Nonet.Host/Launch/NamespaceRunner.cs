@@ -134,10 +134,9 @@ internal static unsafe class NamespaceRunner
         return new LaunchResult(records, null, exitStatus, dns.Tally);
     }
 
-    /// <summary>What the child runs (struct nonet_run_header's strings): the
-    /// launcher's options for what the namespace holds, then the command's
-    /// path and argv, each string NUL-terminated.</summary>
-    public static byte[] RunMessage(LaunchRequest request)
+    /// <summary>What the child runs: the launcher's options for what the
+    /// namespace holds, then the command's path and argv.</summary>
+    private static byte[] RunMessage(LaunchRequest request)
     {
         var strings = new List<byte[]>();
         strings.AddRange(request.Inside.LauncherArguments());
@@ -147,23 +146,8 @@ internal static unsafe class NamespaceRunner
             strings.AddRange(["-r"u8.ToArray(), "1"u8.ToArray()]);
         strings.Add(request.CommandPath);
         strings.AddRange(request.Argv);
-
-        int length = 0;
-        foreach (var s in strings)
-            length += s.Length + 1;
-        var message = new byte[RunHeaderSize + length];
-        MemoryMarshal.Write(message, StatusProtocol.Magic);
-        MemoryMarshal.Write(message.AsSpan(4), (uint)length);
-        int at = RunHeaderSize;
-        foreach (var s in strings)
-        {
-            s.CopyTo(message, at);
-            at += s.Length + 1; // the array is zeroed: the NUL is there
-        }
-        return message;
+        return StatusProtocol.EncodeRunMessage(strings);
     }
-
-    private const int RunHeaderSize = 8; // struct nonet_run_header
 
     /// <summary>The whole message, or as much as a child that already ended
     /// took (EPIPE): its status record then says why it ended.</summary>

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Runtime.InteropServices;
 
 namespace Nonet.Launch;
@@ -47,5 +48,27 @@ internal static class StatusProtocol
             (LauncherStep)step,
             MemoryMarshal.Read<int>(record[8..]),
             MemoryMarshal.Read<int>(record[12..]));
+    }
+
+    /// <summary>struct nonet_run_header: magic, then the length of the strings.</summary>
+    public const int RunHeaderSize = 8;
+
+    /// <summary>The run message (launcher/status.h): the header, then each
+    /// string NUL-terminated, as a command line holds them.</summary>
+    public static byte[] EncodeRunMessage(IReadOnlyList<byte[]> strings)
+    {
+        int length = 0;
+        foreach (var s in strings)
+            length += s.Length + 1;
+        var message = new byte[RunHeaderSize + length];
+        MemoryMarshal.Write(message, Magic);
+        MemoryMarshal.Write(message.AsSpan(4), (uint)length);
+        int at = RunHeaderSize;
+        foreach (var s in strings)
+        {
+            s.CopyTo(message, at);
+            at += s.Length + 1; // the array is zeroed: the NUL is there
+        }
+        return message;
     }
 }

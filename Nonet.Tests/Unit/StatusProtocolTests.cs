@@ -37,6 +37,25 @@ public sealed class StatusProtocolTests
     }
 
     [Test]
+    public void A_run_message_is_its_header_then_each_string_with_its_NUL()
+    {
+        byte[] message = StatusProtocol.EncodeRunMessage(["-n"u8.ToArray(), "10.0.0.1"u8.ToArray(), "/bin/true"u8.ToArray(), "true"u8.ToArray(), []]);
+        byte[] strings = "-n\010.0.0.1\0/bin/true\0true\0\0"u8.ToArray();
+        Assert.That(BitConverter.ToUInt32(message, 0), Is.EqualTo(StatusProtocol.Magic));
+        Assert.That(BitConverter.ToUInt32(message, 4), Is.EqualTo((uint)strings.Length));
+        Assert.That(message[StatusProtocol.RunHeaderSize..], Is.EqualTo(strings));
+    }
+
+    [Test]
+    public void The_run_header_is_the_launchers()
+    {
+        string header = File.ReadAllText(Path.Combine(EndToEnd.Harness.RepositoryRoot, "launcher/status.h"));
+        var fields = Regex.Match(header, @"struct nonet_run_header \{(?<body>[^}]*)\}").Groups["body"].Value;
+        Assert.That(Regex.Matches(fields, @"uint32_t \w+;").Select(m => m.Value), Is.EqualTo(new[] { "uint32_t magic;", "uint32_t length;" }));
+        Assert.That(StatusProtocol.RunHeaderSize, Is.EqualTo(2 * sizeof(uint)));
+    }
+
+    [Test]
     public void The_host_and_launcher_agree_on_the_protocol()
     {
         // launcher/status.h is the definition; the C# enum mirrors it.
