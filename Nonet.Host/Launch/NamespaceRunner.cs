@@ -38,9 +38,9 @@ internal static unsafe class NamespaceRunner
         using var dns = new DnsResponder();
         // The launcher Native/prestart.c started before the runtime, when it
         // is the one this run needs; else one started now.
-        var taken = Prestart.Take(request.LauncherPath, usable: request.StdoutFd < 0);
         int spawnError = 0;
-        var started = taken ?? Prestart.Spawn(request.LauncherPath, request.StdoutFd, out spawnError);
+        var started = Prestart.Take(request.LauncherPath, usable: request.StdoutFd < 0)
+            ?? Prestart.Spawn(request.LauncherPath, request.StdoutFd, out spawnError);
         request.Forwarder?.LauncherStarted();
         if (started is not { } launcher)
             return new LaunchResult([], new LaunchFailure(Step.SpawnLauncher, spawnError, UserText.Show(request.LauncherPath)), ExitCodes.NonetFailed, dns.Tally);

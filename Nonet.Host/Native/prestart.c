@@ -76,7 +76,7 @@ static int default_launcher(char *path, size_t size)
 	if (slash == NULL)
 		return -1;
 	*slash = '\0';
-	if ((size_t)snprintf(path, size, "%s/libexec/nonet/%s", exe[0] ? exe : "", LAUNCHER_NAME) < size &&
+	if ((size_t)snprintf(path, size, "%s/libexec/nonet/%s", exe, LAUNCHER_NAME) < size &&
 	    stat(path, &st) == 0 && !S_ISDIR(st.st_mode))
 		return 0;
 	return -1;
