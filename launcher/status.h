@@ -7,10 +7,11 @@
  * host reads STEP_EXEC with err == 0 followed by end-of-file, the command
  * is running; a record with err != 0 means the command never started.
  *
- * The order: START and CLONE from the parent; then from the child
- * UNSHARE_NET and LOOPBACK_UP, which do not wait for the host; then, once
- * the host has written the id maps and sent the run message (below),
- * WAIT_MAPS and the rest.
+ * The order: START and CLONE from the parent; from the child UNSHARE_NET,
+ * LOOPBACK_UP and DROP_CAPS, which do not wait for the host, so they may
+ * come before CLONE as well as after it; then, once the host has written
+ * the id maps and sent the run message (below), WAIT_MAPS and the rest.
+ * A reader keys on the step, never on a record's place.
  *
  * Nonet.Host/Launch/StatusProtocol.cs mirrors these numbers, and a unit test
  * reads this file to keep the two in step.  Append new steps; never renumber.
