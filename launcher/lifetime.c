@@ -170,10 +170,26 @@ static int was_terminated(pid_t pid)
 	return 0;
 }
 
+/* SIG to a child in STATE: SIGTERM once only, and SIGCONT with it if
+ * stopped, so that it can act on it; nothing to a dead one, which the next
+ * sweep reaps first. */
+static void signal_child(int dfd, pid_t pid, char state, int sig)
+{
+	if (state == 'Z' || (sig == SIGTERM && was_terminated(pid)))
+		return;
+	signal_process(dfd, pid, sig);
+	if (sig == SIGTERM && state == 'T')
+		signal_process(dfd, pid, SIGCONT);
+}
+
 /*
- * Every live child of this process gets SIG (SIGTERM: once each, and
- * SIGCONT if stopped, so that it can act on it).  Returns how many there
- * were.
+ * Every child of this process gets SIG (signal_child).  Returns how many
+ * there were, the dead ones not reaped yet included: one pass over /proc is
+ * not a snapshot.  A child that dies during the pass gives its children to
+ * this process, and after a pid wrap they can have lower pids than it, read
+ * while they were still its children.  So the pass that finds it dead must
+ * not be the last: only this process reaps its children, so one of them,
+ * alive or dead, is there for every descendant left.
  */
 static int sweep(int sig)
 {
@@ -196,19 +212,13 @@ static int sweep(int sig)
 		dfd = openat(dirfd(proc), e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (dfd < 0)
 			continue;
-		if (read_stat(dfd, &state, &ppid) < 0 || state == 'Z' || state == 'X') {
+		if (read_stat(dfd, &state, &ppid) < 0 || state == 'X') {
 			close(dfd);
 			continue;
 		}
 		if (ppid == self) {
 			found++;
-			if (sig == SIGTERM && !was_terminated((pid_t)pid)) {
-				signal_process(dfd, (pid_t)pid, SIGTERM);
-				if (state == 'T')
-					signal_process(dfd, (pid_t)pid, SIGCONT);
-			} else if (sig != SIGTERM) {
-				signal_process(dfd, (pid_t)pid, sig);
-			}
+			signal_child(dfd, (pid_t)pid, state, sig);
 		}
 		close(dfd);
 	}

@@ -53,7 +53,10 @@ internal static unsafe class Leftovers
 
     /// <summary>Reaps the children that died, then signals every live one
     /// (SIGTERM once each, with SIGCONT if stopped); returns how many there
-    /// were.  An orphan's children become the host's when it dies.</summary>
+    /// were, those that died during the pass included.  An orphan's children
+    /// become the host's when it dies, and after a pid wrap they may have
+    /// been read before it, as its own: the pass that finds it dead is not
+    /// the last (launcher/lifetime.c, sweep).</summary>
     private static int Sweep(int signal, System.Collections.Generic.HashSet<int> terminated)
     {
         int st;
@@ -71,9 +74,11 @@ internal static unsafe class Leftovers
                 continue;
             try
             {
-                if (StatFields(dfd)?.Split(' ') is not [var state, var parent, ..] || parent != $"{self}" || state is "Z" or "X")
+                if (StatFields(dfd)?.Split(' ') is not [var state, var parent, ..] || parent != $"{self}" || state is "X")
                     continue;
                 found++;
+                if (state is "Z")
+                    continue; // reaped at the next pass
                 if (signal != SIGTERM)
                     Libc.PidfdSendSignal(dfd, pid, signal);
                 else if (terminated.Add(pid))
