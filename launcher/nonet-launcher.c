@@ -956,11 +956,13 @@ int main(int argc, char **argv)
 		run_child(self);
 
 	/* 4. Hand the pid to the host; from here on the child reports alone,
-	 * and the host sees end-of-file once the command has started. */
-	report(STEP_CLONE, 0, (int)pid);
+	 * and the host sees end-of-file once the command has started.  What
+	 * only the child needs goes first: the command, soon its child, lists
+	 * this process's descriptors as nonet's own. */
 	close(go_fd);
-	close(status_fd);
 	close(ctrl_fd);
+	report(STEP_CLONE, 0, (int)pid);
+	close(status_fd);
 
 	/* 5. Stay until the command ends, stopping and continuing with it,
 	 * and end the same way; the --publish helper, also a child of this

@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -201,17 +202,35 @@ int nonet_prestarted(int *fds, int *pid)
 }
 
 /* Ends a launcher the host did not take, and reaps it: with the go pipe
- * closed its child ends without running anything, and the launcher with
- * it.  Nothing of it is left when nonet exits, and it says nothing. */
+ * closed its child ends without running anything, and the launcher, which
+ * reaps it, with it.  The status pipe stays open until both are gone (end
+ * of file): closed earlier, the launcher could die of SIGPIPE writing
+ * CLONE, and its child would be left to whoever reaps orphans.  Should that
+ * take over 2 s (a stopped launcher), the launcher is killed, and its child
+ * dies of its parent-death signal.  Nothing of it is left when nonet
+ * exits, and it says nothing. */
 void nonet_prestart_cancel(void)
 {
 	pid_t pid = launcher.pid;
+	char records[256];
+	struct pollfd status = { .fd = launcher.status, .events = POLLIN };
+	int waited = 0;
 
 	if (pid <= 0)
 		return;
 	launcher.pid = 0;
 	close(launcher.go);
 	close(launcher.ctrl);
+	for (;;) {
+		int ready = poll(&status, 1, waited < 2000 ? 100 : -1);
+
+		if (ready < 0 && errno != EINTR)
+			break;
+		if (ready == 0 && (waited += 100) >= 2000)
+			(void)kill(pid, SIGKILL);
+		if (ready > 0 && read(launcher.status, records, sizeof records) <= 0)
+			break;
+	}
 	close(launcher.status);
 	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 		;

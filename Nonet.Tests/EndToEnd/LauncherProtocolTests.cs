@@ -81,13 +81,14 @@ public sealed class LauncherProtocolTests(Identity identity) : EndToEndTest(iden
     }
 
     /// <summary>A launcher whose parent writes CLONE late: strace (of the
-    /// parent only) holds its second write, CLONE, for 0.2 s, so the child's
-    /// first records always come first.  What a loaded machine does now and
+    /// parent only) holds its second write, CLONE, for 1 s, so the child's
+    /// first records come first (its network namespace may wait for the
+    /// kernel's network lock while others are torn down, but not that long).  What a loaded machine does now and
     /// then, made certain.</summary>
     private string LauncherWithCloneLate()
     {
         string path = Path.Combine(Harness.TempDirectory(Who), "clone-late");
-        File.WriteAllText(path, "#!/bin/sh\nexec /usr/bin/strace -o /dev/null -e trace=write -e inject=write:delay_enter=200000:when=2 "
+        File.WriteAllText(path, "#!/bin/sh\nexec /usr/bin/strace -o /dev/null -e trace=write -e inject=write:delay_enter=1000000:when=2 "
             + Path.Combine(Harness.BinDirectory, "nonet-launcher") + " \"$@\"\n");
         File.SetUnixFileMode(path, (UnixFileMode)0x1ed); // 0755
         return path;

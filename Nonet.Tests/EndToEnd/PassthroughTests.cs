@@ -110,7 +110,11 @@ public sealed class PassthroughTests(Identity identity) : EndToEndTest(identity)
         // While the command runs, its parent is the launcher: it keeps no
         // pipe or socket of its own (they are close-on-exec and closed after
         // the clone; a --publish helper's pid comes through shared memory).
-        var r = Shell($"exec 5</dev/null; \"$NONET\" {options}sh -c 'ls -1 /proc/$$/fd; echo ---; ls -1 /proc/$PPID/fd'");
+        // The launcher closes its status pipe just after it wrote CLONE, and
+        // on a busy CPU the command may run first: it looks after 0.5 s.
+        // (Not in a loop: a shell's redirections and command substitutions
+        // add descriptors of its own.)
+        var r = Shell($"exec 5</dev/null; \"$NONET\" {options}sh -c 'sleep .5; ls -1 /proc/$$/fd; echo ---; ls -1 /proc/$PPID/fd'");
         Assert.That(r.ExitCode, Is.Zero, r.ToString());
         var parts = r.Stdout.Split("---\n");
         Assert.That(parts[0], Does.Contain("5\n"), r.ToString());

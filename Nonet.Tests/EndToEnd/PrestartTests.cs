@@ -317,6 +317,33 @@ public sealed class PrestartTests(Identity identity) : EndToEndTest(identity)
     }
 
     [Test]
+    public void A_launcher_ended_before_it_wrote_CLONE_leaves_its_child_to_nobody()
+    {
+        // The prestarted launcher is strace running it, which holds its
+        // second write, CLONE, for 1.5 s, and nonet runs under strace too,
+        // each of its main thread's openat calls held 20 ms: the launcher has
+        // cloned its child when the host, the command not found, ends it.
+        // Were the status pipe closed then, the launcher would die of
+        // SIGPIPE at CLONE, and its child would be the subreaper's to reap.
+        var (nonet, launcher) = Install();
+        File.Move(launcher, launcher + ".real");
+        File.WriteAllText(launcher, "#!/bin/sh\nexec /usr/bin/strace -o /dev/null -e trace=write -e inject=write:delay_enter=1500000:when=2 "
+            + launcher + ".real \"$@\"\n");
+        File.SetUnixFileMode(launcher, (UnixFileMode)0b111_101_101);
+
+        string leftFile = Path.Combine(TempDirectory(), "left");
+        using var process = StartSubreaped(leftFile, Strace,
+            ["-o", "/dev/null", "-e", "trace=openat", "-e", "inject=openat:delay_enter=20000", nonet, "no-such-command-xyz"]);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var r = Harness.Finish(process);
+        Assert.That(r.ExitCode, Is.EqualTo(127), r.ToString());
+        Assert.That(r.Stderr, Is.EqualTo("nonet: no-such-command-xyz: command not found\n"));
+        Assert.That(clock.Elapsed, Is.GreaterThan(TimeSpan.FromSeconds(1)), "the launcher was not cancelled while it held CLONE");
+        Assert.That(File.ReadAllText(leftFile), Is.Empty, "left behind by nonet (pid state executable)");
+        Assert.That(Running(launcher + ".real"), Is.Empty, Describe(Running(launcher + ".real")));
+    }
+
+    [Test]
     public void A_command_not_found_ends_the_prestarted_launcher_before_nonet_exits()
     {
         var (nonet, launcher) = Install();
