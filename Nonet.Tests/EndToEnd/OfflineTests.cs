@@ -10,15 +10,15 @@ namespace Nonet.Tests.EndToEnd;
 /// <summary>
 /// Offline that fails fast and says why: every name lookup inside gets
 /// nonet's "not found" at once, whatever the nameservers and transport, no
-/// lookup escapes through a host daemon, the kernel's settings cannot be
-/// changed from inside, ping works on the loopback, and a failing command
-/// is told why.
+/// lookup escapes through a host daemon (<see cref="HostResolverDaemonTests"/>),
+/// the kernel's settings cannot be changed from inside, ping works on the
+/// loopback, and a failing command is told why.
 /// </summary>
 public sealed class OfflineTests(Identity identity) : EndToEndTest(identity)
 {
     /// <summary>A name that exists outside on the machines these tests run
     /// on: their Debian mirror.</summary>
-    private const string Name = "deb.debian.org";
+    internal const string Name = "deb.debian.org";
 
     /// <summary>"At once": well under glibc's first resolver timeout (5 s),
     /// after which an unanswered query would be sent again.  Only the
@@ -136,35 +136,6 @@ public sealed class OfflineTests(Identity identity) : EndToEndTest(identity)
         Assert.That(h.Stdout, Does.Contain(hosts[1]), h.ToString());
     }
 
-    [Test]
-    public void No_lookup_escapes_through_the_hosts_nscd()
-    {
-        Nscd.RequireRunning();
-        var outside = Harness.Run(Who, "getent", ["hosts", Name]);
-        Assert.That(outside.ExitCode, Is.Zero, "the name must resolve outside for this test to mean anything\n" + outside);
-        var r = Nonet("getent", "hosts", Name);
-        Assert.That(r.ExitCode, Is.EqualTo(2), "nscd answered from outside: the lookup leaked\n" + r);
-        // The socket is hidden, nothing else of the file system changes.
-        var seen = Nonet("sh", "-c", "test -S /var/run/nscd/socket && echo is-a-socket; test -e /var/run/nscd/socket && echo still-there");
-        Assert.That(seen.Stdout, Does.Not.Contain("is-a-socket").And.Contain("still-there"), seen.ToString());
-    }
-
-    /// <summary>systemd-resolved's and avahi's sockets, where the host has
-    /// no such daemon: a stand-in listens at the same path (root makes it;
-    /// anyone may connect), reachable outside, refused inside.</summary>
-    [TestCase("/run/systemd/resolve/io.systemd.Resolve")]
-    [TestCase("/run/avahi-daemon/socket")]
-    public void Every_resolver_daemons_socket_is_hidden_inside(string path)
-    {
-        using var standIn = StandInDaemon.Listen(path);
-        string connect = $"import socket; s = socket.socket(socket.AF_UNIX); s.connect('{path}'); print('connected')";
-        var outside = Harness.Run(Who, Python, ["-c", connect]);
-        Assert.That(outside.Stdout, Does.Contain("connected"), "the stand-in must answer outside\n" + outside);
-        var inside = Nonet(Python, "-c", connect);
-        Assert.That(inside.ExitCode, Is.Not.Zero, inside.ToString());
-        Assert.That(inside.Stderr, Does.Contain("ConnectionRefusedError"), inside.ToString());
-    }
-
     [TestCase("kernel/core_pattern", "|/bin/true")]
     [TestCase("kernel/hostname", "nonet-was-here")]
     [TestCase("net/ipv6/conf/lo/disable_ipv6", "1")]
@@ -255,15 +226,54 @@ public sealed class OfflineTests(Identity identity) : EndToEndTest(identity)
     }
 }
 
+/// <summary>
+/// No lookup escapes through a host daemon: nscd, systemd-resolved, avahi.
+/// These tests change the machine for everyone, making a daemon's socket
+/// under /run or starting nscd, and a nonet run that saw no socket at its
+/// start would find one after (the self-test's "resolver sockets hidden"
+/// check would fail): they run while no other fixture runs.
+/// </summary>
+[NonParallelizable]
+public sealed class HostResolverDaemonTests(Identity identity) : EndToEndTest(identity)
+{
+    private const string Name = OfflineTests.Name;
+
+    [Test]
+    public void No_lookup_escapes_through_the_hosts_nscd()
+    {
+        Nscd.RequireRunning();
+        var outside = Harness.Run(Who, "getent", ["hosts", Name]);
+        Assert.That(outside.ExitCode, Is.Zero, "the name must resolve outside for this test to mean anything\n" + outside);
+        var r = Nonet("getent", "hosts", Name);
+        Assert.That(r.ExitCode, Is.EqualTo(2), "nscd answered from outside: the lookup leaked\n" + r);
+        // The socket is hidden, nothing else of the file system changes.
+        var seen = Nonet("sh", "-c", "test -S /var/run/nscd/socket && echo is-a-socket; test -e /var/run/nscd/socket && echo still-there");
+        Assert.That(seen.Stdout, Does.Not.Contain("is-a-socket").And.Contain("still-there"), seen.ToString());
+    }
+
+    /// <summary>systemd-resolved's and avahi's sockets, where the host has
+    /// no such daemon: a stand-in listens at the same path (root makes it;
+    /// anyone may connect), reachable outside, refused inside.</summary>
+    [TestCase("/run/systemd/resolve/io.systemd.Resolve")]
+    [TestCase("/run/avahi-daemon/socket")]
+    public void Every_resolver_daemons_socket_is_hidden_inside(string path)
+    {
+        using var standIn = StandInDaemon.Listen(path);
+        string connect = $"import socket; s = socket.socket(socket.AF_UNIX); s.connect('{path}'); print('connected')";
+        var outside = Harness.Run(Who, Python, ["-c", connect]);
+        Assert.That(outside.Stdout, Does.Contain("connected"), "the stand-in must answer outside\n" + outside);
+        var inside = Nonet(Python, "-c", connect);
+        Assert.That(inside.ExitCode, Is.Not.Zero, inside.ToString());
+        Assert.That(inside.Stderr, Does.Contain("ConnectionRefusedError"), inside.ToString());
+    }
+}
+
 /// <summary>A listening Unix socket at a resolver daemon's path, made for
 /// one test where no daemon has it (as root; as anyone else the test is
 /// ignored, saying why) and removed after.  A real daemon's socket is used
 /// as it is.</summary>
 internal sealed class StandInDaemon : IDisposable
 {
-    /// <summary>Fixtures run in parallel: one stand-in at a time.</summary>
-    private static readonly System.Threading.SemaphoreSlim one = new(1, 1);
-
     private readonly System.Net.Sockets.Socket? socket;
     private readonly string path;
     private readonly string? madeDirectory;
@@ -275,21 +285,9 @@ internal sealed class StandInDaemon : IDisposable
         this.madeDirectory = madeDirectory;
     }
 
+    /// <summary>No lock: only <see cref="HostResolverDaemonTests"/> makes
+    /// one, and that fixture runs alone.</summary>
     public static StandInDaemon Listen(string path)
-    {
-        one.Wait();
-        try
-        {
-            return Make(path);
-        }
-        catch
-        {
-            one.Release();
-            throw;
-        }
-    }
-
-    private static StandInDaemon Make(string path)
     {
         if (File.Exists(path))
             return new StandInDaemon(path, null, null);
@@ -315,19 +313,12 @@ internal sealed class StandInDaemon : IDisposable
 
     public void Dispose()
     {
-        try
-        {
-            if (socket is null)
-                return;
-            socket.Dispose();
-            File.Delete(path);
-            if (madeDirectory is not null)
-                Directory.Delete(madeDirectory, recursive: true);
-        }
-        finally
-        {
-            one.Release();
-        }
+        if (socket is null)
+            return;
+        socket.Dispose();
+        File.Delete(path);
+        if (madeDirectory is not null)
+            Directory.Delete(madeDirectory, recursive: true);
     }
 }
 
