@@ -47,18 +47,25 @@ public sealed class JobControlTests(Identity identity) : EndToEndTest(identity)
     [Test]
     public void Ctrl_Z_does_not_stop_a_command_that_ignores_SIGTSTP()
     {
-        const string command = "sh -c 'trap \"\" TSTP; i=0; while [ $i -lt 8 ]; do echo tick $i; i=$((i+1)); sleep .25; done; exit 4'";
+        // The command waits for the test's file (in the shell's own HOME),
+        // made once the terminal has taken Ctrl-Z, not for a fixed time: it
+        // is still running when Ctrl-Z arrives however slow the machine, and
+        // ^Z shows at one place.  The ticks after it leave a wrong stop time
+        // to show.
+        const string command = "sh -c 'trap \"\" TSTP; echo tick 0; until [ -e ~/go ]; do sleep .1; done; for i in 1 2 3 4 5 6 7; do echo tick $i; sleep .25; done; exit 4'";
         string Run(OuterShell s, string line)
         {
             s.Type(line);
-            s.WaitFor(new Regex("^tick 1$", RegexOptions.Multiline), "the second tick");
+            s.WaitFor(new Regex("^tick 0$", RegexOptions.Multiline), "the first tick");
             s.Press("C-z");
+            // The terminal echoes ^Z once it has sent SIGTSTP to the job.
+            s.WaitFor(new Regex(@"^tick 0\n\^Z", RegexOptions.Multiline), "the terminal's ^Z");
+            File.Create(Path.Combine(s.Home, "go")).Dispose();
             s.WaitFor(new Regex("^tick 7$", RegexOptions.Multiline), "the last tick, after Ctrl-Z");
             s.WaitForPrompt();
             s.TypeAtPrompt("echo status=$?");
             s.WaitFor(new Regex("^status=", RegexOptions.Multiline), "the status");
-            // Where ^Z shows among the ticks is a matter of timing.
-            return s.Settled().Replace("^Z", "");
+            return s.Settled();
         }
         string screen = AssertSame(command, Run);
         Assert.That(screen, Does.Not.Contain("Stopped"));
@@ -68,8 +75,12 @@ public sealed class JobControlTests(Identity identity) : EndToEndTest(identity)
     [Test]
     public void SIGTSTP_and_SIGCONT_sent_to_nonet_stop_and_continue_the_job_and_the_command()
     {
-        // The number tells this command from the same test's as the other identity.
-        string script = $"i=0; while [ $i -lt 12 ]; do sleep .2; i=$((i+1)); done; echo done {Random.Shared.Next(1000, 9999)}; exit 5";
+        // The command runs until the test's file appears in the shell's
+        // HOME, which it makes only once fg has taken the job back:
+        // continued in the background, it cannot end first (bash would say
+        // Done and fg would fail).  The number tells this command from the
+        // same test's as the other identity.
+        string script = $"until [ -e ~/go ]; do sleep .2; done; echo done {Random.Shared.Next(1000, 9999)}; exit 5";
         string command = "sh -c '" + script + "'";
         string Run(OuterShell s, string line)
         {
@@ -84,9 +95,14 @@ public sealed class JobControlTests(Identity identity) : EndToEndTest(identity)
             s.WaitForPrompt();
             Send(job, "CONT");
             s.WaitUntil(() => LifetimeTests.Stat(sh)?[0] != "T" && LifetimeTests.Stat(job)?[0] != "T", "the job and the command to run again");
-            Thread.Sleep(200); // for bash to take the news
-            s.TypeAtPrompt("jobs");
+            // bash hears of it only once the continued job has run: jobs
+            // again until it says Running, in bash, so the screen shows one
+            // line however many tries it took (none prints).
+            s.TypeAtPrompt("until jobs > ~/jobs; grep -q Running ~/jobs; do sleep .1; done; cat ~/jobs");
             s.TypeAtPrompt("fg");
+            // fg prints the job's command line once the job is in the foreground.
+            s.WaitFor(new Regex(@"^outer\$ fg\n.*sh -c ", RegexOptions.Multiline), "fg taking the job");
+            File.Create(Path.Combine(s.Home, "go")).Dispose();
             s.WaitFor(new Regex("^done ", RegexOptions.Multiline), "'done'");
             s.TypeAtPrompt("echo status=$?");
             s.WaitFor(new Regex("^status=5$", RegexOptions.Multiline), "the status");
@@ -245,12 +261,16 @@ public sealed class JobControlTests(Identity identity) : EndToEndTest(identity)
         public OuterShell(Identity who, string home)
         {
             this.who = who;
+            Home = home;
             socket = Path.Combine(home, "tmux");
             Tmux("-f", "/dev/null", "new-session", "-d", "-x", "150", "-y", "40",
                 "env", $"HOME={home}", $"PATH={Harness.BinDirectory}:/usr/bin:/bin", $"PS1={Prompt} ", "PROMPT_COMMAND=",
                 "LESS=", "LESSHISTFILE=-", "TERM=screen", "bash", "--norc", "--noprofile", "-i");
             WaitForPrompt();
         }
+
+        /// <summary>The shell's HOME, a fresh directory of its own.</summary>
+        public string Home { get; }
 
         public void Dispose() => Harness.Run(who, "tmux", ["-S", socket, "kill-server"], NoOuterTmux);
 
