@@ -205,16 +205,16 @@ int nonet_prestarted(int *fds, int *pid)
  * closed its child ends without running anything, and the launcher, which
  * reaps it, with it.  The status pipe stays open until both are gone (end
  * of file): closed earlier, the launcher could die of SIGPIPE writing
- * CLONE, and its child would be left to whoever reaps orphans.  Should that
- * take over 2 s (a stopped launcher), the launcher is killed, and its child
- * dies of its parent-death signal.  Nothing of it is left when nonet
+ * CLONE, and its child would be left to whoever reaps orphans.  Should the
+ * pipe stay silent for 2 s (a stopped launcher), the launcher is killed,
+ * and its child dies of its parent-death signal.  Nothing of it is left when nonet
  * exits, and it says nothing. */
 void nonet_prestart_cancel(void)
 {
 	pid_t pid = launcher.pid;
 	char records[256];
 	struct pollfd status = { .fd = launcher.status, .events = POLLIN };
-	int waited = 0;
+	int timeout_ms = 2000;
 
 	if (pid <= 0)
 		return;
@@ -222,14 +222,14 @@ void nonet_prestart_cancel(void)
 	close(launcher.go);
 	close(launcher.ctrl);
 	for (;;) {
-		int ready = poll(&status, 1, waited < 2000 ? 100 : -1);
+		int ready = poll(&status, 1, timeout_ms);
 
-		if (ready < 0 && errno != EINTR)
-			break;
-		if (ready == 0 && (waited += 100) >= 2000)
+		if (ready == 0) {
 			(void)kill(pid, SIGKILL);
-		if (ready > 0 && read(launcher.status, records, sizeof records) <= 0)
+			timeout_ms = -1;
+		} else if (ready < 0 ? errno != EINTR : read(launcher.status, records, sizeof records) <= 0) {
 			break;
+		}
 	}
 	close(launcher.status);
 	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)

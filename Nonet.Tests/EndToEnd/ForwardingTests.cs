@@ -935,7 +935,7 @@ public sealed class ForwardingTests(Identity identity) : EndToEndTest(identity)
         return Encoding.UTF8.GetString(all.ToArray());
     }
 
-    private static string ReadLine(Process process)
+    internal static string ReadLine(Process process)
     {
         var read = process.StandardOutput.ReadLineAsync();
         if (!read.Wait(TimeSpan.FromSeconds(20)))

@@ -88,10 +88,18 @@ public sealed class LauncherProtocolTests(Identity identity) : EndToEndTest(iden
     private string LauncherWithCloneLate()
     {
         string path = Path.Combine(Harness.TempDirectory(Who), "clone-late");
-        File.WriteAllText(path, "#!/bin/sh\nexec /usr/bin/strace -o /dev/null -e trace=write -e inject=write:delay_enter=1000000:when=2 "
-            + Path.Combine(Harness.BinDirectory, "nonet-launcher") + " \"$@\"\n");
-        File.SetUnixFileMode(path, (UnixFileMode)0x1ed); // 0755
+        WriteLauncherHoldingClone(path, Path.Combine(Harness.BinDirectory, "nonet-launcher"), TimeSpan.FromSeconds(1));
         return path;
+    }
+
+    /// <summary>Writes at <paramref name="path"/> a script that runs
+    /// <paramref name="launcher"/> under strace, which holds the launcher
+    /// parent's second write, CLONE, for <paramref name="hold"/>.</summary>
+    internal static void WriteLauncherHoldingClone(string path, string launcher, TimeSpan hold)
+    {
+        File.WriteAllText(path, "#!/bin/sh\nexec /usr/bin/strace -o /dev/null -e trace=write "
+            + $"-e inject=write:delay_enter={(long)hold.TotalMicroseconds}:when=2 {launcher} \"$@\"\n");
+        File.SetUnixFileMode(path, (UnixFileMode)0x1ed); // 0755
     }
 
     [Test]

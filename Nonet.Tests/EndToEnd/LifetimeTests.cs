@@ -174,11 +174,11 @@ public sealed class LifetimeTests(Identity identity) : EndToEndTest(identity)
             var fillers = new List<Process>();
             try
             {
-                int python = int.Parse(ReadLine(nonet));
+                int python = int.Parse(ForwardingTests.ReadLine(nonet));
                 File.WriteAllText("/proc/sys/kernel/ns_last_pid", "300");
                 nonet.StandardInput.WriteLine();
                 nonet.StandardInput.Flush();
-                int orphan = int.Parse(ReadLine(nonet));
+                int orphan = int.Parse(ForwardingTests.ReadLine(nonet));
                 Assert.That(orphan, Is.LessThan(python), "the orphan-to-be should have the lower pid");
                 int sh = int.Parse(Stat(python)![1]);
                 int launcher = int.Parse(Stat(sh)![1]);
@@ -270,13 +270,6 @@ public sealed class LifetimeTests(Identity identity) : EndToEndTest(identity)
             Assert.That(DateTime.UtcNow, Is.LessThan(deadline), "waited in vain for " + what);
             Thread.SpinWait(100);
         }
-    }
-
-    private static string ReadLine(Process process)
-    {
-        var line = process.StandardOutput.ReadLineAsync();
-        Assert.That(line.Wait(TimeSpan.FromSeconds(20)) && line.Result is not null, Is.True, "the command printed nothing");
-        return line.Result!;
     }
 
     /// <summary>The first child of <paramref name="parent"/>, once it has one; 0 if it exited first.</summary>

@@ -327,9 +327,7 @@ public sealed class PrestartTests(Identity identity) : EndToEndTest(identity)
         // SIGPIPE at CLONE, and its child would be the subreaper's to reap.
         var (nonet, launcher) = Install();
         File.Move(launcher, launcher + ".real");
-        File.WriteAllText(launcher, "#!/bin/sh\nexec /usr/bin/strace -o /dev/null -e trace=write -e inject=write:delay_enter=1500000:when=2 "
-            + launcher + ".real \"$@\"\n");
-        File.SetUnixFileMode(launcher, (UnixFileMode)0b111_101_101);
+        LauncherProtocolTests.WriteLauncherHoldingClone(launcher, launcher + ".real", TimeSpan.FromSeconds(1.5));
 
         string leftFile = Path.Combine(TempDirectory(), "left");
         using var process = StartSubreaped(leftFile, Strace,
