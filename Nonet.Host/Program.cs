@@ -139,21 +139,33 @@ internal static class Program
     }
 
     /// <summary>The configured forwards and publishes, then the options' ones.</summary>
+    /// <remarks>Plain loops, and no plan to build when there is nothing to
+    /// forward: this runs before every command, and each iterator, LINQ
+    /// operator and interface call here writes pages that a run without
+    /// forwards does not need (issue 23).</remarks>
     private static ForwardingPlan PlanFor(NonetConfiguration configuration, ParsedCommandLine command)
     {
-        IEnumerable<(string, SpecSource)> Configured(string key)
+        var forwards = new List<(string, SpecSource)>();
+        var publishes = new List<(string, SpecSource)>();
+        AddConfigured(forwards, configuration.Describe("forward"));
+        AddGiven(forwards, command.Forwards, "--forward");
+        AddConfigured(publishes, configuration.Describe("publish"));
+        AddGiven(publishes, command.Publishes, "--publish");
+        return forwards.Count == 0 && publishes.Count == 0 ? ForwardingPlan.None : ForwardingPlan.Build(forwards, publishes);
+
+        static void AddConfigured(List<(string, SpecSource)> specs, EffectiveSetting setting)
         {
-            var setting = configuration.Describe(key);
+            if (string.IsNullOrEmpty(setting.Value))
+                return;
             var source = new SpecSource(setting.Source, IsOption: false);
             foreach (var spec in ForwardingPlan.SplitList(setting.Value))
-                yield return (spec, source);
+                specs.Add((spec, source));
         }
-        IEnumerable<(string, SpecSource)> Given(IEnumerable<string> specs, string option) =>
-            specs.Select(spec => (spec, new SpecSource(option, IsOption: true)));
-
-        return ForwardingPlan.Build(
-            Configured("forward").Concat(Given(command.Forwards, "--forward")),
-            Configured("publish").Concat(Given(command.Publishes, "--publish")));
+        static void AddGiven(List<(string, SpecSource)> specs, IReadOnlyList<string> given, string option)
+        {
+            for (int i = 0; i < given.Count; i++)
+                specs.Add((given[i], new SpecSource(option, IsOption: true)));
+        }
     }
 
     /// <summary>What the namespace gets from this host: its nameservers to

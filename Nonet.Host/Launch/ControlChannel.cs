@@ -26,6 +26,13 @@ internal readonly record struct InsideSocket(InsideSocketKind Kind, int Index, u
 /// </summary>
 internal sealed unsafe class ControlChannel : IDisposable
 {
+    /// <summary>A kind this host knows.  By name, not with Enum.IsDefined:
+    /// that one starts the reflection machinery (type loader, metadata,
+    /// caches) on every run, for one comparison (issue 23).  A test checks
+    /// each kind.</summary>
+    public static bool IsKnownKind(InsideSocketKind kind) =>
+        kind is InsideSocketKind.Forward or InsideSocketKind.DnsUdp or InsideSocketKind.DnsTcp;
+
     /// <summary>The launcher's limits: 2 per forward, 2 per nameserver.</summary>
     private const int MaxSockets = 2 * Forwarding.ForwardingPlan.MaxEntries + 2 * Dns.ResolvConf.MaxNameservers;
     private const int DescriptionSize = 12; // struct nonet_listener
@@ -72,7 +79,7 @@ internal sealed unsafe class ControlChannel : IDisposable
         for (int i = 0; i < fdCount; i++)
         {
             var kind = (InsideSocketKind)(i < described ? *(uint*)(data + i * DescriptionSize) : 0);
-            if (!valid || !Enum.IsDefined(kind))
+            if (!valid || !IsKnownKind(kind))
             {
                 valid = false;
                 continue;
