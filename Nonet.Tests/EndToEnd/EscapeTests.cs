@@ -94,6 +94,58 @@ public sealed class EscapeTests(Identity identity) : EndToEndTest(identity)
         Assert.That(r.Stdout, Does.EndWith("exit 0\n"), r.ToString());
     }
 
+    // io_uring's operations do not pass through seccomp: IORING_OP_SOCKET
+    // (Linux 5.19) makes a socket of any family, vsock included.
+    private const string UringDriver = """
+        import ctypes, errno, mmap, os, struct, subprocess, sys
+        probe = r'''
+        import ctypes, errno, mmap, struct, sys
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.syscall.restype = ctypes.c_long
+        params = ctypes.create_string_buffer(120)
+        fd = libc.syscall(425, 4, params)  # io_uring_setup
+        if fd < 0:
+            print("io_uring_setup", errno.errorcode[ctypes.get_errno()])
+            sys.exit(0)
+        sq_entries, cq_entries = struct.unpack_from("<II", params, 0)
+        sq_off = struct.unpack_from("<7I", params, 40)  # head tail mask entries flags dropped array
+        cq_off = struct.unpack_from("<6I", params, 80)  # head tail mask entries overflow cqes
+        rw = mmap.PROT_READ | mmap.PROT_WRITE
+        sq = mmap.mmap(fd, sq_off[6] + 4 * sq_entries, mmap.MAP_SHARED, rw, offset=0)
+        cq = mmap.mmap(fd, cq_off[5] + 16 * cq_entries, mmap.MAP_SHARED, rw, offset=0x8000000)
+        sqes = mmap.mmap(fd, 64 * sq_entries, mmap.MAP_SHARED, rw, offset=0x10000000)
+        # IORING_OP_SOCKET (45): fd = family (AF_VSOCK), off = type (SOCK_STREAM), len = protocol
+        sqes[0:64] = struct.pack("<BBHiQQII", 45, 0, 0, 40, 1, 0, 0, 0).ljust(64, b"\0")
+        tail = struct.unpack_from("<I", sq, sq_off[1])[0]
+        struct.pack_into("<I", sq, sq_off[6] + 4 * (tail & sq_off[2]), 0)
+        struct.pack_into("<I", sq, sq_off[1], tail + 1)
+        if libc.syscall(426, fd, 1, 1, 1, None, 0) < 0:  # io_uring_enter, GETEVENTS
+            print("io_uring_enter", errno.errorcode[ctypes.get_errno()])
+            sys.exit(0)
+        head = struct.unpack_from("<I", cq, cq_off[0])[0]
+        res = struct.unpack_from("<QiI", cq, cq_off[5] + 16 * (head & cq_off[2]))[1]
+        print("IORING_OP_SOCKET", "made a vsock socket" if res >= 0 else errno.errorcode.get(-res, str(-res)))
+        '''
+        outside = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=30)
+        print("outside:", outside.stdout.strip(), outside.stderr.strip())
+        for extra in ([], ["--report"]):
+            r = subprocess.run([os.environ["NONET"], *extra, sys.executable, "-c", probe], capture_output=True, text=True, timeout=30)
+            print("inside%s: %s %s" % ("".join(" " + e for e in extra), r.stdout.strip(), "exit %d" % r.returncode))
+        """;
+
+    [Test]
+    public void io_uring_cannot_make_a_vsock_socket_inside()
+    {
+        string dir = Harness.TempDirectory(Who);
+        var r = Python3(dir, UringDriver);
+        Assert.That(r.ExitCode, Is.Zero, r.ToString());
+        // Outside, where io_uring is allowed (kernel.io_uring_disabled=0), it does.
+        if (File.ReadAllText("/proc/sys/kernel/io_uring_disabled").Trim() == "0")
+            Assert.That(r.Stdout, Does.Contain("outside: IORING_OP_SOCKET made a vsock socket"), r.ToString());
+        Assert.That(r.Stdout, Does.Contain("\ninside: io_uring_setup ENOSYS exit 0\n"), r.ToString());
+        Assert.That(r.Stdout, Does.Contain("\ninside --report: io_uring_setup ENOSYS exit 0\n"), r.ToString());
+    }
+
     // The attack of issue 19: the command pushes a line into the terminal's
     // input queue; the caller's interactive shell reads it once nonet has
     // exited and runs it outside.  Here the line would create a file.
