@@ -3,6 +3,10 @@
  *
  *   nonet-launcher STATUS_FD GO_FD CTRL_FD
  *   nonet-launcher --version
+ *   nonet-launcher --print-filter base|report|allow
+ *                  (a debugging aid: the mode's seccomp program, as the
+ *                  kernel gets it, on stdout; the tests run it over
+ *                  crafted calls of every architecture)
  *
  * It is not meant to be run by hand.  The nonet host opens the two pipes
  * and the control socket and starts this program, often before the .NET
@@ -38,10 +42,12 @@
  *   -H PATH  (a host daemon's Unix socket, such as nscd's) and -o PATH
  *            (/proc/sys, say): the child makes a mount namespace, /dev/null
  *            covers each -H path, and each -o tree becomes read-only;
- *   -r 1     (--report) the child installs a seccomp filter just before
- *            execve() whose listener the host takes (see report.c): the
- *            host then sees every connect() and send of the command and
- *            its descendants.
+ *   -r MODE  "report" (--report) or "allow" (--allow): the seccomp filter
+ *            that the child installs just before execve() on every run
+ *            (filter.c: address families, TIOCSTI) also hands the
+ *            command's connect() and sends to the host, which takes its
+ *            listener: the host then sees every connect() and send of the
+ *            command and its descendants.  Without -r, the base filter.
  *
  * The sockets go to the host over CTRL_FD, one end of a SOCK_SEQPACKET
  * pair whose other end the host keeps.  A socket belongs to the network
@@ -67,6 +73,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "filter.h"
 #include "lifetime.h"
 #include "mounts.h"
 #include "netns.h"
@@ -126,7 +133,7 @@ static const char *hidden_paths[NONET_MAX_MOUNTS];
 static size_t n_hidden;
 static const char *read_only_paths[NONET_MAX_MOUNTS];
 static size_t n_read_only;
-static int report_attempts;
+static enum filter_mode filter_mode = FILTER_BASE;
 static uid_t host_uid;  /* the ids the host maps: the launcher's own */
 static gid_t host_gid;
 static struct sigaction original_actions[N_FORWARDED];
@@ -702,17 +709,21 @@ static int exec_command(char *path, char **argv)
 	return ENOEXEC; /* the file's problem, not /bin/sh's */
 }
 
-/* Child side, for --report: the filter, its listener's number to the
- * host, and a wait until the host holds it (it takes it with
+/* Child side, last before execve(): nonet's seccomp filter (filter.c),
+ * on every run.  With --report or --allow, its listener's number goes to
+ * the host, and the child waits until the host holds it (it takes it with
  * pidfd_getfd(2)); the child's own copy then closes. */
-static void start_report(void)
+static void start_filter(void)
 {
-	int fd = install_report_filter();
+	int fd = filter_install(filter_mode);
 
+	/* No record on success: STEP_EXEC follows at once. */
 	if (fd < 0) {
-		report(STEP_REPORT, errno, 0);
+		report(STEP_FILTER, errno, (int)filter_mode);
 		_exit(EXIT_NONET_FAILED);
 	}
+	if (!filter_has_listener(filter_mode))
+		return;
 	report(STEP_REPORT, 0, fd);
 	if (wait_for_report_listener() < 0) {
 		report(STEP_REPORT, errno, -1);
@@ -822,8 +833,7 @@ static void run_child(pid_t parent)
 		*helper_pid_slot = helper;
 	}
 	/* Last, so that nothing of nonet's own set-up is seen as an attempt. */
-	if (report_attempts)
-		start_report();
+	start_filter();
 	close(ctrl_fd);
 
 	/* A signal that arrived during set-up is delivered here, with the
@@ -880,6 +890,7 @@ static int parse_port(const char *s, uint16_t *port)
  * not know (the two do not match). */
 static int parse_options(int argc, char **argv, int first)
 {
+	enum filter_mode mode;
 	int i = first;
 
 	while (i + 1 < argc && argv[i][0] == '-') {
@@ -896,8 +907,8 @@ static int parse_options(int argc, char **argv, int first)
 			n_nameservers++;
 		else if (strcmp(argv[i], "-H") == 0 && value[0] == '/' && n_hidden < NONET_MAX_MOUNTS)
 			hidden_paths[n_hidden++] = value;
-		else if (strcmp(argv[i], "-r") == 0 && strcmp(value, "1") == 0)
-			report_attempts = 1;
+		else if (strcmp(argv[i], "-r") == 0 && filter_mode_parse(value, &mode) == 0)
+			filter_mode = mode;
 		else if (strcmp(argv[i], "-o") == 0 && value[0] == '/' && n_read_only < NONET_MAX_MOUNTS)
 			read_only_paths[n_read_only++] = value;
 		else
@@ -916,6 +927,13 @@ int main(int argc, char **argv)
 	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
 		printf("nonet-launcher %s\n", NONET_VERSION);
 		return 0;
+	}
+	if (argc == 3 && strcmp(argv[1], "--print-filter") == 0) {
+		enum filter_mode mode;
+
+		if (filter_mode_parse(argv[2], &mode) < 0)
+			usage();
+		return filter_print(mode, STDOUT_FILENO) == 0 ? 0 : EXIT_NONET_FAILED;
 	}
 
 	/* 1. Arguments: the three descriptors the host handed over. */

@@ -1,18 +1,12 @@
 /*
  * --report: the command's attempts to reach outside, seen by the host.
  *
- * The launcher's child installs a seccomp filter that hands connect(),
- * sendto(), sendmsg() and sendmmsg() to the host (user notification) and
- * makes io_uring_setup() fail, then waits until the host holds the listener.
+ * The launcher's child installs nonet's seccomp filter (filter.c) in the
+ * mode that hands connect(), sendto(), sendmsg() and sendmmsg() to the
+ * host (user notification), then waits until the host holds the listener.
  */
 #ifndef NONET_REPORT_H
 #define NONET_REPORT_H
-
-/* Child side, just before execve(), while the child still has
- * CAP_SYS_ADMIN in its user namespace (so no_new_privs is not needed, and
- * ping's file capability still works): installs the filter and returns the
- * listener's descriptor (close-on-exec), or -1 with errno set. */
-int install_report_filter(void);
 
 /* Child side, after STEP_REPORT told the host the listener's number: one
  * call that the filter hands to the host, which answers it once it has

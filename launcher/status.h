@@ -35,8 +35,11 @@ enum nonet_step {
 	STEP_HELPER = 9,       /* child: --publish helper started; value = its pid */
 	STEP_DNS = 10,         /* child: nameserver made local and its DNS sockets bound; on failure value = which -n, from 0 */
 	STEP_MOUNTS = 11,      /* child: mount namespace; on failure value = 0 (unshare) or N for the Nth -H/-o path, from 1 */
-	STEP_REPORT = 12,      /* child: --report's seccomp filter installed; value = its listener's fd
-	                        * (the host takes it); a second record, value -1, if the wait for the host failed */
+	STEP_REPORT = 12,      /* child, once the filter is in place under -r report or -r allow: value = the filter's
+	                        * listener's fd (the host takes it); a second record, value -1, if the wait
+	                        * for the host failed */
+	STEP_FILTER = 13,      /* child, on every run, only on failure: the seccomp filter (filter.c) could
+	                        * not be installed; value = its mode (0 base, 1 report, 2 allow) */
 };
 
 /*

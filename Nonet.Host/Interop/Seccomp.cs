@@ -120,6 +120,9 @@ internal static unsafe partial class Seccomp
     /// <summary>Answers for the kernel: the call returns <paramref name="value"/>.</summary>
     public static int Return(int fd, ulong id, long value) => Respond(fd, new Response { Id = id, Val = value });
 
+    /// <summary>Answers for the kernel: the call fails with <paramref name="errno"/>.</summary>
+    public static int Fail(int fd, ulong id, int errno) => Respond(fd, new Response { Id = id, Error = -errno });
+
     private static int Respond(int fd, Response response) =>
         ioctl(fd, IoctlNotifSend, &response) == 0 ? 0 : LastError;
 }

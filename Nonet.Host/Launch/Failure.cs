@@ -26,6 +26,7 @@ internal enum Step
     Dns,
     Mounts,
     Report,
+    Filter,
     Exec,
     LauncherEnded,
 }
@@ -93,6 +94,11 @@ internal static class FailureExplainer
                 return Nonet($"cannot watch the command's network calls for --report: {failure.Subject}{error}",
                     failure.Errno is Errno.EPERM or Errno.EACCES ? "the kernel refused seccomp or pidfd_getfd (Linux 5.6 or later, ptrace allowed by Yama and the LSMs, is needed); run without --report"
                     : failure.Errno == Errno.EINVAL ? "seccomp user notification needs Linux 5.6 or later; run without --report" : null);
+            case Step.Filter:
+                // The filter that refuses vsock and TIOCSTI is part of every
+                // run: without it the command does not start.
+                return Nonet($"cannot install nonet's seccomp filter: {error}",
+                    "seccomp filters (CONFIG_SECCOMP_FILTER) are needed; check that no security module or container runtime refuses seccomp(2)");
             case Step.Exec:
                 // The shell's convention: 127 when there is no such file, 126
                 // when it exists but cannot be run (a symbolic-link loop too).
@@ -222,6 +228,7 @@ internal static class FailureExplainer
         [Step.Dns] = "answer name lookups",
         [Step.Mounts] = "mount namespace",
         [Step.Report] = "watch network calls (--report)",
+        [Step.Filter] = "seccomp filter",
         [Step.Exec] = "exec command",
         [Step.LauncherEnded] = "launcher ended early",
     };

@@ -143,7 +143,7 @@ internal static unsafe class NamespaceRunner
         if (request.Forwarder is { } forwarder)
             strings.AddRange(forwarder.LauncherArguments());
         if (request.Report is not null)
-            strings.AddRange(["-r"u8.ToArray(), "1"u8.ToArray()]);
+            strings.AddRange(["-r"u8.ToArray(), "report"u8.ToArray()]); // the filter's mode (launcher/filter.h)
         strings.Add(request.CommandPath);
         strings.AddRange(request.Argv);
         return StatusProtocol.EncodeRunMessage(strings);
@@ -203,6 +203,7 @@ internal static unsafe class NamespaceRunner
         LauncherStep.Dns => Step.Dns,
         LauncherStep.Mounts => Step.Mounts,
         LauncherStep.Report => Step.Report,
+        LauncherStep.Filter => Step.Filter,
         _ => Step.Exec,
     };
 

@@ -19,6 +19,7 @@ internal enum LauncherStep : uint
     Dns = 10,
     Mounts = 11,
     Report = 12,
+    Filter = 13,
 }
 
 /// <summary>One record from the status pipe: a step and how it ended.</summary>

@@ -34,6 +34,10 @@ internal sealed unsafe class AttemptRecorder : IReadyHandler, IDisposable
     private static readonly (int Connect, int SendTo, int SendMsg, int SendMmsg) Calls =
         RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? (203, 206, 211, 269) : (42, 44, 46, 307);
 
+    // AUDIT_ARCH_AARCH64 or AUDIT_ARCH_X86_64, and x32's bit in the call number.
+    private static readonly uint NativeArch = RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? 0xc00000b7 : 0xc000003e;
+    private const int X32Bit = 0x40000000;
+
     private readonly IReadOnlyCollection<IPAddress> nameservers;
     private readonly int fileFd;
     private int listener = -1;
@@ -109,6 +113,14 @@ internal sealed unsafe class AttemptRecorder : IReadyHandler, IDisposable
     {
         if (Receive(listener, out var n) != 0)
             return; // ENOENT: the caller was killed meanwhile
+        if (n.Arch != NativeArch || (n.Nr & X32Bit) != 0)
+        {
+            // A 32-bit (i386, arm32) or x32 network call, which the filter
+            // hands over whole (launcher/filter.c): refused, as on a kernel
+            // without that ABI, since its layouts are not read here.
+            Fail(listener, n.Id, Tmds.Linux.LibC.ENOSYS);
+            return;
+        }
         try
         {
             Inspect(n);

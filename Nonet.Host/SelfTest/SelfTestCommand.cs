@@ -353,7 +353,7 @@ internal static unsafe class SelfTestCommand
                 || (step == Step.Clone && failure.Step is Step.SpawnLauncher or Step.LauncherStart)
                 || (step == Step.WriteUidMap && failure.Step is Step.WriteSetgroups or Step.WriteGidMap or Step.WaitMaps)
                 || (step == Step.Listen && failure.Step is Step.ReceiveListeners or Step.Helper)
-                || (step == Step.Exec && failure.Step == Step.LauncherEnded));
+                || (step == Step.Exec && failure.Step is Step.LauncherEnded or Step.Filter));
             if (!reached)
             {
                 yield return new(id, name, CheckStatus.SKIP, "not reached");
