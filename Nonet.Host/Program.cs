@@ -115,9 +115,11 @@ internal static class Program
         var reportPlan = Report.ReportPlan.From(configuration);
         var inside = HostInside();
 
+        // Before the signals are held: a report file that cannot be opened
+        // at once must leave nonet as interruptible as any failure before it.
+        using var reportFile = reportPlan.OpenFile();
         SignalForwarding.HoldInAllThreads();
         using var forwarder = plan.IsEmpty ? null : PortForwarder.Prepare(plan);
-        using var reportFile = reportPlan.OpenFile();
         using var recorder = reportPlan.IsEmpty ? null : new Report.AttemptRecorder(inside.Nameservers, reportFile?.Fd ?? -1);
         var result = NamespaceRunner.Run(new LaunchRequest(launcher.Bytes, resolved.Path, argv, inside, Forwarder: forwarder) { Report = recorder });
         if (result.Failure is { } failure)

@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -238,11 +239,32 @@ static void wait_for(const sigset_t *set, long long ms)
 	(void)sigtimedwait(set, NULL, &ts);
 }
 
-/* Reaps every child that has died. */
+/*
+ * A child of this process that called ptrace(PTRACE_TRACEME) made it its
+ * tracer: each signal it gets then stops it until the tracer says, and the
+ * launcher traces nothing.  It is let go at once, with the signal passed on
+ * (PTRACE_DETACH): it acts on it as if never traced, where a shell would
+ * report it stopped and wait on (issue 19).  waitid() reports a tracee's
+ * stops whatever the flags, as CLD_TRAPPED.
+ */
+static void let_go(pid_t pid, int sig)
+{
+	(void)ptrace(PTRACE_DETACH, pid, NULL, (void *)(intptr_t)sig);
+}
+
+/* Reaps every child that has died, and lets go of any that stopped for it
+ * as a tracer. */
 static void reap_dead(void)
 {
-	while (waitpid(-1, NULL, WNOHANG | __WALL) > 0)
-		;
+	for (;;) {
+		siginfo_t si;
+
+		memset(&si, 0, sizeof si);
+		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | __WALL) < 0 || si.si_pid == 0)
+			return;
+		if (si.si_code == CLD_TRAPPED)
+			let_go(si.si_pid, si.si_status);
+	}
 }
 
 /*
@@ -346,6 +368,10 @@ static int reap(pid_t command, int *status, int *stop)
 		if (waitid(P_ALL, 0, &si, WEXITED | WSTOPPED | WCONTINUED | WNOHANG | __WALL) < 0 ||
 		    si.si_pid == 0)
 			return 0;
+		if (si.si_code == CLD_TRAPPED) {
+			let_go(si.si_pid, si.si_status);
+			continue;
+		}
 		if (si.si_pid != command)
 			continue; /* an orphan or a helper: reaped, nothing more */
 		switch (si.si_code) {

@@ -158,6 +158,19 @@ void allow_all_ports(void)
 	(void)write_file("/proc/sys/net/ipv4/ip_unprivileged_port_start", "0\n");
 }
 
+/* For a root caller, just before /proc/sys goes read-only: no user namespace
+ * can be made inside this one (user.max_user_namespaces is per user
+ * namespace, and counts every namespace nested below it, at any depth).
+ * In a nested user namespace root would hold every capability again, over
+ * namespaces of its own, and uid 0 passes the owner checks of the host's
+ * root-owned files in what it mounts there: a cgroup namespace's cgroupfs
+ * is the host's hierarchy, writable (issue 19).  Another caller's uid owns
+ * nothing of the host's that way, and keeps nesting (nonet in nonet). */
+int forbid_user_namespaces(void)
+{
+	return write_file("/proc/sys/user/max_user_namespaces", "0\n");
+}
+
 /* ping(8) without privileges uses ICMP datagram sockets, which the kernel
  * allows to the groups in net.ipv4.ping_group_range (per network namespace,
  * "1 0", nobody, in a new one; ICMPv6 uses the same range).  Only a mapped

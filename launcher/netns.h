@@ -22,6 +22,7 @@ int parse_address(const char *text, struct nonet_address *out);
 int bring_loopback_up(void);
 void allow_all_ports(void);
 int allow_ping(gid_t gid);
+int forbid_user_namespaces(void);
 int route_locally(const struct nonet_address *address);
 int bind_dns_socket(const struct nonet_address *address, int type);
 int is_loopback(const struct nonet_address *address);

@@ -659,6 +659,11 @@ static int isolate_mounts(void)
 			return (int)i + 1;
 	}
 	for (i = 0; i < n_read_only; i++) {
+		/* /proc/sys is read-only for a root caller only: no nested
+		 * user namespace either (netns.c), written while it still
+		 * can be. */
+		if (strcmp(read_only_paths[i], "/proc/sys") == 0 && forbid_user_namespaces() < 0)
+			return (int)(n_hidden + i) + 1;
 		if (make_read_only(read_only_paths[i]) < 0)
 			return (int)(n_hidden + i) + 1;
 	}

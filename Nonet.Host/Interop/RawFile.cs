@@ -75,6 +75,8 @@ internal static unsafe class RawFile
 
     public static bool IsRegular(uint mode) => (mode & TypeMask) == Regular;
 
+    public static bool IsFifo(uint mode) => (mode & TypeMask) == Fifo;
+
     /// <summary>What a file that is not a regular one is, in words.</summary>
     public static string Kind(uint mode) => (mode & TypeMask) switch
     {

@@ -37,9 +37,17 @@ internal sealed record InsidePlan(
     /// checks of the kernel's settings even without capabilities, and
     /// kernel.core_pattern alone would let it run a program on the host
     /// with every privilege.  For any other caller these are root's files,
-    /// already out of reach.
+    /// already out of reach.  The /proc trees of hardware and drivers
+    /// (interrupt affinity, PCI configuration space...) are the kernel's
+    /// settings too, and made read-only as container engines do (issue 19);
+    /// a tree the kernel lacks is left out.  With /proc/sys, the launcher
+    /// also forbids nested user namespaces (launcher/netns.c).
     /// </summary>
-    public static readonly IReadOnlyList<string> KernelSettings = ["/proc/sys", "/proc/sysrq-trigger", "/sys"];
+    public static readonly IReadOnlyList<string> KernelSettings =
+    [
+        "/proc/sys", "/proc/sysrq-trigger", "/sys",
+        "/proc/irq", "/proc/bus", "/proc/acpi", "/proc/scsi", "/proc/driver", "/proc/fs",
+    ];
 
     /// <param name="resolvConf">the text of /etc/resolv.conf, or null</param>
     /// <param name="isSocket">whether a path is a Unix socket (following symlinks)</param>

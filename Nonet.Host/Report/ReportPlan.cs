@@ -43,20 +43,34 @@ internal sealed unsafe class ReportFile : IDisposable
 
     public int Fd { get; private set; }
 
+    /// <summary>Opened without blocking, so that a FIFO with no reader
+    /// fails at once (ENXIO) instead of waiting in open() for one, with
+    /// nonet's signals already held (issue 19); writes block as usual
+    /// afterwards.  A FIFO or terminal that can be written is accepted.</summary>
     public static ReportFile Open(string path)
     {
         byte[] name = Encoding.UTF8.GetBytes(path + "\0");
         int fd;
         fixed (byte* n = name)
-            fd = open(n, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0x180 /* 0600 */);
+            fd = open(n, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0x180 /* 0600 */);
         if (fd < 0)
         {
             int e = errno;
-            throw new NonetException(ExitCodes.NonetFailed,
-                $"cannot write the report to {Launch.CommandResolver.Show(Encoding.UTF8.GetBytes(path))}: {Interop.Libc.Describe(e)}");
+            bool fifo = e == ENXIO && Interop.RawFile.Stat(Interop.FilePath.Of(path), out uint mode, out _) == 0 && Interop.RawFile.IsFifo(mode);
+            throw Unwritable(path, fifo ? "a FIFO with no reader" : Interop.Libc.Describe(e));
+        }
+        int flags = fcntl(fd, F_GETFL);
+        if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0)
+        {
+            int e = errno;
+            close(fd);
+            throw Unwritable(path, Interop.Libc.Describe(e));
         }
         return new ReportFile(fd);
     }
+
+    private static NonetException Unwritable(string path, string why) =>
+        new(ExitCodes.NonetFailed, $"cannot write the report to {Launch.CommandResolver.Show(Encoding.UTF8.GetBytes(path))}: {why}");
 
     public void Dispose()
     {
