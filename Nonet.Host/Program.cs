@@ -116,7 +116,7 @@ internal static class Program
         var inside = HostInside();
 
         SignalForwarding.HoldInAllThreads();
-        using var forwarder = plan.IsEmpty ? null : PortForwarder.Prepare(plan);
+        using var forwarder = plan.IsEmpty ? null : PortForwarder.Prepare(plan, StdStreams.Error);
         using var reportFile = reportPlan.OpenFile();
         using var recorder = reportPlan.IsEmpty ? null : new Report.AttemptRecorder(inside.Nameservers, reportFile?.Fd ?? -1);
         var result = NamespaceRunner.Run(new LaunchRequest(launcher.Bytes, resolved.Path, argv, inside, Forwarder: forwarder) { Report = recorder });
