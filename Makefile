@@ -19,6 +19,13 @@ DESTDIR    ?=
 
 BUILD      := build
 DOTNET     ?= dotnet
+# A tool for "does it phone home?" builds without the .NET CLI's telemetry
+# and its first-run banner.
+export DOTNET_CLI_TELEMETRY_OPTOUT := 1
+export DOTNET_NOLOGO := 1
+# Without the SDK, one line saying what is missing and how to get it, as
+# 'make deb' does for its tools (README.md, Set-up, has the details).
+DOTNET_CHECK = @command -v $(DOTNET) >/dev/null 2>&1 || { echo "make needs the .NET 10 SDK ($(DOTNET) not found): sudo apt-get install dotnet-sdk-10.0 (Ubuntu 24.04 and later; Debian: add Microsoft's repository first, see README.md)" >&2; exit 1; }
 ARCH       := $(shell uname -m)
 RID        ?= $(if $(filter aarch64 arm64,$(ARCH)),linux-arm64,linux-x64)
 
@@ -55,6 +62,7 @@ $(BUILD)/nonet-launcher-sanitized: $(LAUNCHER_SOURCES) $(LAUNCHER_HEADERS) VERSI
 	$(CC) $(SANITIZE_CFLAGS) -o $@ $(LAUNCHER_SOURCES)
 
 $(BUILD)/nonet: $(HOST_SOURCES)
+	$(DOTNET_CHECK)
 	@mkdir -p $(BUILD)
 	$(DOTNET) publish Nonet.Host/Nonet.Host.csproj -c Release -r $(RID) -o $(BUILD)/publish --nologo -v quiet
 	cp $(BUILD)/publish/nonet $@
@@ -64,7 +72,7 @@ $(BUILD)/nonet: $(HOST_SOURCES)
 # useradd only as root, which runs the tests a second time as an account it
 # creates (an ordinary user's PATH has no /usr/sbin).
 TEST_COMMANDS := /usr/bin/python3:python3 tmux:tmux bwrap:bubblewrap ip:iproute2 setpriv:util-linux unshare:util-linux less:less \
-                 node:nodejs curl:curl git:git dig:dnsutils ping:iputils-ping script:bsdutils strace:strace \
+                 node:nodejs curl:curl git:git dig:dnsutils ping:iputils-ping script:bsdutils strace:strace zsh:zsh fish:fish \
                  $(if $(filter 0,$(shell id -u)),useradd:passwd)
 
 test-deps:
@@ -77,10 +85,13 @@ test-deps:
 	  else echo "the tests need:$$missing (sudo apt-get install$$missing)" >&2; exit 1; fi; fi
 
 test: all $(BUILD)/nonet-launcher-sanitized test-deps
+	$(DOTNET_CHECK)
 	$(DOTNET) test Nonet.Tests/Nonet.Tests.csproj -c Release --nologo -v quiet --logger "console;verbosity=minimal"
 
-# The man page's FILES name the paths of this install (doc/nonet.1 has the
-# packages' /usr ones); roff wants '-' as '\-'.
+# The man page names the paths of this install wherever it names the
+# program or the launcher (doc/nonet.1 has the packages' /usr ones); only
+# APPARMOR keeps the package's launcher, the one its profile attaches to.
+# roff wants '-' as '\-'.
 man_path = $(subst -,\\-,$(1))
 
 install: all
@@ -88,9 +99,9 @@ install: all
 	install -m 0755 $(BUILD)/nonet $(DESTDIR)$(BINDIR)/nonet
 	install -m 0755 $(BUILD)/nonet-launcher $(DESTDIR)$(LIBEXECDIR)/nonet/nonet-launcher
 	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
-	sed -e '/^\.SH FILES/,/^\.SH ENVIRONMENT/{' \
-	    -e 's|^\.I /usr/bin/nonet$$|.I $(call man_path,$(BINDIR))/nonet|' \
-	    -e 's|^\.I /usr/libexec/nonet/nonet\\-launcher$$|.I $(call man_path,$(LIBEXECDIR))/nonet/nonet\\-launcher|' \
+	sed -e '/^\.SH APPARMOR/,/^\.SH /!{' \
+	    -e 's|/usr/bin/nonet|$(call man_path,$(BINDIR))/nonet|g' \
+	    -e 's|/usr/libexec/nonet/nonet\\-launcher|$(call man_path,$(LIBEXECDIR))/nonet/nonet\\-launcher|g' \
 	    -e '}' doc/nonet.1 > $(DESTDIR)$(MANDIR)/man1/nonet.1
 	chmod 0644 $(DESTDIR)$(MANDIR)/man1/nonet.1
 	install -m 0644 completions/nonet.bash $(DESTDIR)$(BASHCOMPDIR)/nonet
@@ -101,6 +112,10 @@ install: all
 	          "set 'launcher = $(LIBEXECDIR)/nonet/nonet-launcher' in /etc/nonet/config" ;; esac
 	@if [ -z "$(DESTDIR)" ]; then case ":$$PATH:" in *":$(BINDIR):"*|*":$(BINDIR)/:"*) ;; \
 	  *) echo "note: $(BINDIR) is not on your PATH; add it, e.g. export PATH=\"$(BINDIR):\$$PATH\" in your shell's profile" ;; esac; fi
+	@# zsh -f: the fpath zsh starts with, before any rc file adds to it.
+	@if [ -z "$(DESTDIR)" ] && command -v zsh >/dev/null 2>&1 && \
+	  ! zsh -fc 'for d in $$fpath; do [[ $$d -ef $$1 ]] && exit 0; done; exit 1' zsh "$(ZSHCOMPDIR)"; then \
+	  echo "note: zsh does not look in $(ZSHCOMPDIR) by default; for nonet's completion add 'fpath=($(ZSHCOMPDIR) \$$fpath)' to ~/.zshrc, before compinit"; fi
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/nonet $(DESTDIR)$(LIBEXECDIR)/nonet/nonet-launcher

@@ -119,7 +119,7 @@ internal static class Program
         // at once must leave nonet as interruptible as any failure before it.
         using var reportFile = reportPlan.OpenFile();
         SignalForwarding.HoldInAllThreads();
-        using var forwarder = plan.IsEmpty ? null : PortForwarder.Prepare(plan);
+        using var forwarder = plan.IsEmpty ? null : PortForwarder.Prepare(plan, StdStreams.Error);
         using var recorder = reportPlan.IsEmpty ? null : new Report.AttemptRecorder(inside.Nameservers, reportFile?.Fd ?? -1);
         var result = NamespaceRunner.Run(new LaunchRequest(launcher.Bytes, resolved.Path, argv, inside, Forwarder: forwarder) { Report = recorder });
         if (result.Failure is { } failure)

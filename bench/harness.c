@@ -934,7 +934,7 @@ static double transfer(int path, const char *nonet, const char *xfer, unsigned l
 	*attempts = 0;
 	if (path != PUBLISH) {
 		/* Server on the host; the client beside it, or inside nonet
-		 * through --forward HOSTPORT:INNERPORT. */
+		 * through --forward INNERPORT:HOSTPORT. */
 		char *serve[] = { (char *)xfer, "serve", "0", size, NULL };
 		char *plain[] = { (char *)xfer, "fetch", "127.0.0.1", port, "--expect", expect, NULL };
 		char *inside[] = { (char *)nonet, "--forward", spec, (char *)xfer, "fetch", "127.0.0.1", INNER_PORT,
@@ -944,7 +944,7 @@ static double transfer(int path, const char *nonet, const char *xfer, unsigned l
 		if (server < 0)
 			return 0;
 		snprintf(port, sizeof port, "%d", p);
-		snprintf(spec, sizeof spec, "%d:%s", p, INNER_PORT);
+		snprintf(spec, sizeof spec, "%s:%d", INNER_PORT, p);
 		st = run_fetch(path == PLAIN ? plain : inside, &got, &seconds, attempts);
 		server_st = reap_within(server, 10000);
 		if (exited_0(st) && exited_0(server_st) && got == bytes)
@@ -952,7 +952,7 @@ static double transfer(int path, const char *nonet, const char *xfer, unsigned l
 		*cpu_ms = reaped_cpu_ms - cpu0;
 		return rate;
 	}
-	/* Server inside nonet behind --publish INNERPORT:HOSTPORT; the client
+	/* Server inside nonet behind --publish HOSTPORT:INNERPORT; the client
 	 * on the host retries until the server inside listens (until then
 	 * nonet resets the connection).  The host port is free when chosen;
 	 * should someone take it before nonet binds it, nonet exits 125 and
@@ -963,7 +963,7 @@ static double transfer(int path, const char *nonet, const char *xfer, unsigned l
 
 		p = free_port();
 		snprintf(port, sizeof port, "%d", p);
-		snprintf(spec, sizeof spec, "%s:%d", INNER_PORT, p);
+		snprintf(spec, sizeof spec, "%d:%s", p, INNER_PORT);
 		server = start(inside, -1);
 		if (server < 0)
 			return 0;
@@ -1126,7 +1126,7 @@ static void forwarding_burst(const char *nonet, const char *xfer)
 		target(0, STR(BURST) " connections through a forward", "the echo server did not start");
 		return;
 	}
-	snprintf(spec, sizeof spec, "%d:%s", port, INNER_PORT);
+	snprintf(spec, sizeof spec, "%s:%d", INNER_PORT, port);
 	pid = start_reading(inside, sv[1], &out);
 	close(sv[1]);
 	if (pid > 0 && next_line(&out, line, sizeof line, 10000) && strcmp(line, "ready") == 0) {
@@ -1204,7 +1204,7 @@ static double parallel_round(int path, const char *nonet, const char *xfer, long
 		ok &= servers[k] > 0;
 		/* Inside, the clients use ports 4000, 4001, ... */
 		snprintf(ports[k], sizeof ports[k], "%d", path == PLAIN ? port : atoi(INNER_PORT) + k);
-		snprintf(specs[k], sizeof specs[k], "%d:%s", port, ports[k]);
+		snprintf(specs[k], sizeof specs[k], "%s:%d", ports[k], port);
 	}
 	if (path == FORWARD) {
 		argv[n++] = (char *)nonet;

@@ -55,8 +55,8 @@ _nonet()
 }
 
 # bash splits the line into COMP_WORDS at the characters of COMP_WORDBREAKS
-# too, ':' and '=' among them, so '--publish 8000:18000' arrives as
-# '--publish' '8000' ':' '18000'.  Put back together the pieces that no
+# too, ':' and '=' among them, so '--publish 18000:8000' arrives as
+# '--publish' '18000' ':' '8000'.  Put back together the pieces that no
 # blank separates in COMP_LINE, up to the word being completed: words[k] is
 # the k-th word as typed, at[k] the index in COMP_WORDS of its first piece.
 # A piece that is not where COMP_LINE says starts a word of its own.

@@ -149,13 +149,49 @@ int bring_loopback_up(void)
 	return 0;
 }
 
-/* In its own namespace the command may bind any port, 80 included, as in a
- * container (net.ipv4.ip_unprivileged_port_start is per network namespace).
- * A convenience: where /proc/sys is read-only, ports below 1024 stay
- * privileged, and nothing else changes. */
-void allow_all_ports(void)
+#define PORT_START_PATH "/proc/sys/net/ipv4/ip_unprivileged_port_start"
+
+/* net.ipv4.ip_unprivileged_port_start of the network namespace the caller
+ * is in (each namespace has its own; a new one starts at 1024), or -1. */
+int read_unprivileged_port_start(void)
 {
-	(void)write_file("/proc/sys/net/ipv4/ip_unprivileged_port_start", "0\n");
+	char text[16];
+	int fd = open(PORT_START_PATH, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+	int value = 0;
+	ssize_t i;
+
+	if (fd < 0)
+		return -1;
+	do
+		n = read(fd, text, sizeof text - 1);
+	while (n < 0 && errno == EINTR);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	for (i = 0; i < n && text[i] >= '0' && text[i] <= '9' && value <= 65536; i++)
+		value = value * 10 + (text[i] - '0');
+	return i > 0 && i < n && text[i] == '\n' && value <= 65536 ? value : -1;
+}
+
+/* Only the network changes: a port the caller could not bind outside, it
+ * cannot bind inside, and the other way round (a test suite that checks
+ * that an ordinary user cannot bind port 1 passes inside as outside).  The
+ * new namespace gets the caller's value from outside, or 0 for a caller
+ * that could bind any port there (root, CAP_NET_BIND_SERVICE): inside, it
+ * has no capabilities left.  --forward needs nothing of this: the child
+ * binds its listeners while it still holds its capabilities.  Best effort:
+ * where /proc/sys is read-only the kernel's 1024 stays. */
+void keep_unprivileged_port_start(int outside, int may_bind_any_port)
+{
+	char text[16];
+
+	if (may_bind_any_port)
+		outside = 0;
+	if (outside < 0)
+		return;
+	snprintf(text, sizeof text, "%d\n", outside);
+	(void)write_file(PORT_START_PATH, text);
 }
 
 /* For a root caller, just before /proc/sys goes read-only: no user namespace

@@ -20,7 +20,8 @@ struct nonet_address {
 
 int parse_address(const char *text, struct nonet_address *out);
 int bring_loopback_up(void);
-void allow_all_ports(void);
+int read_unprivileged_port_start(void);
+void keep_unprivileged_port_start(int outside, int may_bind_any_port);
 int allow_ping(gid_t gid);
 int forbid_user_namespaces(void);
 int route_locally(const struct nonet_address *address);

@@ -136,6 +136,10 @@ static size_t n_read_only;
 static enum filter_mode filter_mode = FILTER_BASE;
 static uid_t host_uid;  /* the ids the host maps: the launcher's own */
 static gid_t host_gid;
+/* Outside: net.ipv4.ip_unprivileged_port_start, and whether the caller may
+ * bind below it (netns.c, keep_unprivileged_port_start). */
+static int outside_port_start = -1;
+static int may_bind_any_port;
 static struct sigaction original_actions[N_FORWARDED];
 static sigset_t original_mask;
 
@@ -327,6 +331,19 @@ static int drop_capabilities(void)
 		     SECBIT_NOROOT | SECBIT_NOROOT_LOCKED |
 		     SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED,
 		     0, 0, 0);
+}
+
+/* Whether the caller holds CAP_NET_BIND_SERVICE (root does), read before
+ * the clone: in its new user namespace the child holds every capability. */
+#define CAP_NET_BIND_SERVICE 10
+static int holds_bind_service(void)
+{
+	struct cap_header header = { CAPABILITY_VERSION_3, 0 };
+	struct cap_data data[2];
+
+	if (syscall(SYS_capget, &header, data) < 0)
+		return 0;
+	return (data[0].effective >> CAP_NET_BIND_SERVICE) & 1;
 }
 
 static socklen_t loopback_address(uint32_t family, uint16_t port, struct sockaddr_storage *ss)
@@ -751,7 +768,9 @@ static void run_child(pid_t parent)
 
 	/* The network namespace first, while the host writes the id maps and
 	 * decides what to run: the child's capabilities in its user namespace
-	 * do not wait for the maps. */
+	 * do not wait for the maps.  The caller's namespace, still this
+	 * one's, says first which ports need privilege outside. */
+	outside_port_start = read_unprivileged_port_start();
 	if (unshare(CLONE_NEWNET) < 0) {
 		report(STEP_UNSHARE_NET, errno, 0);
 		_exit(EXIT_NONET_FAILED);
@@ -763,7 +782,7 @@ static void run_child(pid_t parent)
 		_exit(EXIT_NONET_FAILED);
 	}
 	report(STEP_LOOPBACK_UP, 0, 0);
-	allow_all_ports();
+	keep_unprivileged_port_start(outside_port_start, may_bind_any_port);
 
 	/* The bounding set and securebits act at execve() only: the child
 	 * keeps its capabilities for the steps below, and the command cannot
@@ -956,6 +975,7 @@ int main(int argc, char **argv)
 		usage();
 	host_uid = geteuid();
 	host_gid = getegid();
+	may_bind_any_port = holds_bind_service();
 
 	/* 2. Signals, and learn of the host's death (even by SIGKILL), so that
 	 * nothing outlives nonet.  The slot for a --publish helper's pid is

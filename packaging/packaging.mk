@@ -49,7 +49,7 @@ deb: deb-tools
 deb-package: package-root
 	rm -rf $(PKG_BUILD)/deb
 	mkdir -p $(DEB_SRCDIR)
-	cp -a packaging/deb/debian packaging/apparmor $(PKG_ROOT) $(DEB_SRCDIR)/
+	cp -a packaging/deb/debian packaging/apparmor $(PKG_ROOT) README.md NEWS.md $(DEB_SRCDIR)/
 	cd $(DEB_SRCDIR) && dpkg-buildpackage --build=binary --no-sign --no-check-builddeps
 	cp $(PKG_BUILD)/deb/$(DEB_FILE) $(DEB_FILE)
 	@echo "built $(DEB_FILE)"

@@ -87,7 +87,9 @@ rpm=nonet-${version}-1.$(rpm --eval '%{_arch}').rpm
 
 echo "== build"
 check "the package versions match VERSION ($version)" packaging/check-version.sh
-check "make deb builds $deb" make deb
+check "make deb builds $deb, with no undefined substitution variable" bash -c '
+    out=$(make deb 2>&1); rc=$?; echo "$out"
+    [ $rc = 0 ] && ! grep -q "used, but is not defined" <<<"$out"'
 check "make rpm builds $rpm" make rpm
 deb_list "$deb" >"$scratch/deb.1"
 rpm_list "$rpm" >"$scratch/rpm.1"
@@ -136,6 +138,17 @@ fi
 check "the profile attaches to the installed launcher and grants userns" bash -c '
     grep -Eq "^profile nonet /usr/libexec/nonet/nonet-launcher flags=\(unconfined\) \{" "$1" &&
     grep -Eq "^  userns,$" "$1"' _ "$profile"
+
+check "the .deb depends on no shared library (both programs are static)" bash -c '
+    deps=$(dpkg-deb -f "$1" Depends); echo "Depends: $deps"
+    ! grep -Eq "libc6|shlibs" <<<"$deps"' _ "$deb"
+check "the .deb ships README.md and NEWS.md in /usr/share/doc/nonet" bash -c '
+    files=$(deb_files "$1") &&
+    contains "$files" "^/usr/share/doc/nonet/README.md\(.gz\)\?$" &&
+    contains "$files" "^/usr/share/doc/nonet/NEWS.md\(.gz\)\?$"' _ "$deb"
+check "the .rpm ships README.md and NEWS.md as documentation" bash -c '
+    docs=$(rpm -qpd "$1") && contains "$docs" "^/usr/share/doc/nonet/README.md$" &&
+    contains "$docs" "^/usr/share/doc/nonet/NEWS.md$"' _ "$rpm"
 
 echo "== install the .deb"
 check "apt-get install ./$deb" apt-get install -y "./$deb"
@@ -193,6 +206,8 @@ check "fish completes --self-test from the installed completion" bash -c '
     contains "$(as_user fish -c "complete -C\"nonet --self\"")" "^--self-test"'
 check "fish completes the wrapped command's own options" bash -c '
     contains "$(as_user fish -c "complete -C\"nonet nonet --print-c\"")" "^--print-config"'
+check "fish completes a command after --report-file FILE" bash -c '
+    contains "$(as_user fish -c "complete -C\"nonet --report-file f.jsonl ech\"")" "^echo"'
 check "zsh finds the installed completion in its fpath" bash -c '
     as_user zsh -f -c "autoload -Uz compinit && compinit -u -d /dev/null && [[ \${_comps[nonet]} = _nonet ]]"'
 
@@ -206,9 +221,9 @@ echo "== the .rpm"
 deb_files "$deb" | grep -v -e '^/usr/share/doc/nonet/' -e '^/usr/share/nonet/apparmor/' -e '^/usr/share/lintian/' \
     | sed 's|^/usr/share/zsh/vendor-completions/|/usr/share/zsh/site-functions/|; s|/nonet\.1\.gz$|/nonet.1|' \
     | sort >"$scratch/deb.files"
-rpm_files "$rpm" | grep -v -e '^/usr/share/licenses/nonet/' | sed 's|/nonet\.1\.gz$|/nonet.1|' | sort >"$scratch/rpm.files"
+rpm_files "$rpm" | grep -v -e '^/usr/share/licenses/nonet/' -e '^/usr/share/doc/nonet/' | sed 's|/nonet\.1\.gz$|/nonet.1|' | sort >"$scratch/rpm.files"
 echo "      rpm contents:"; rpm_list "$rpm" | sed 's/^/      | /'
-check "the .rpm holds the .deb's files (less AppArmor, Debian docs and lintian overrides; zsh in site-functions)" \
+check "the .rpm holds the .deb's files (less AppArmor, docs and lintian overrides; zsh in site-functions)" \
     diff -u "$scratch/deb.files" "$scratch/rpm.files"
 check "the .rpm marks /etc/nonet/config as a noreplace config file" bash -c '
     rpm -qp --qf "[%{FILEFLAGS:fflags} %{FILENAMES}\n]" "$1" | grep -qx "cn /etc/nonet/config"' _ "$rpm"

@@ -58,14 +58,14 @@ internal sealed class NonetCommandDefinition
     };
     public Option<string[]> Forward { get; } = new("--forward")
     {
-        Description = "Let the command reach HOSTADDR:PORT (default 127.0.0.1) at localhost:INNERPORT",
-        HelpName = "[HOSTADDR:]PORT[:INNERPORT]",
+        Description = "Inside, localhost:INNERPORT (default PORT) leads to HOSTADDR:PORT outside (HOSTADDR default 127.0.0.1)",
+        HelpName = "[INNERPORT:][HOSTADDR:]PORT",
         AllowMultipleArgumentsPerToken = false,
     };
     public Option<string[]> Publish { get; } = new("--publish")
     {
-        Description = "Let the host reach the command's server on INNERPORT at 127.0.0.1:PORT",
-        HelpName = "[INNERPORT:]PORT",
+        Description = "Outside, localhost:OUTERPORT (default INNERPORT) leads to the command's server on INNERPORT inside",
+        HelpName = "[OUTERPORT:]INNERPORT",
         AllowMultipleArgumentsPerToken = false,
     };
     public Option<bool> Hint { get; } = new("--hint")

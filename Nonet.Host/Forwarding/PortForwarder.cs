@@ -24,6 +24,9 @@ internal sealed unsafe class PortForwarder : IDisposable
     private const uint Magic = Launch.StatusProtocol.Magic;
 
     private readonly ForwardingPlan plan;
+    private readonly Action<string>? warn;
+    /// <summary>The publishes whose inner port was found closed, said once each.</summary>
+    private readonly HashSet<int> reportedClosed = [];
     /// <summary>Each publish's host listeners: 127.0.0.1, and ::1 when the host has IPv6.</summary>
     private readonly List<(int Fd, int Index)> publishListeners = [];
     private readonly List<(int Fd, ForwardSpec Spec)> forwardListeners = [];
@@ -40,15 +43,20 @@ internal sealed unsafe class PortForwarder : IDisposable
     /// <summary>Accepting failed for want of descriptors; retry shortly.</summary>
     public bool AcceptStalled { get; private set; }
 
-    private PortForwarder(ForwardingPlan plan) => this.plan = plan;
+    private PortForwarder(ForwardingPlan plan, Action<string>? warn)
+    {
+        this.plan = plan;
+        this.warn = warn;
+    }
 
     /// <summary>
     /// Binds every published host port.  A port in use fails here, before
-    /// anything starts, with one line naming it.
+    /// anything starts, with one line naming it.  <paramref name="warn"/>
+    /// gets the one line said while the command runs (see <see cref="Refused"/>).
     /// </summary>
-    public static PortForwarder Prepare(ForwardingPlan plan)
+    public static PortForwarder Prepare(ForwardingPlan plan, Action<string>? warn = null)
     {
-        var forwarder = new PortForwarder(plan);
+        var forwarder = new PortForwarder(plan, warn);
         try
         {
             for (int i = 0; i < plan.Publishes.Count; i++)
@@ -327,14 +335,27 @@ internal sealed unsafe class PortForwarder : IDisposable
     }
 
     /// <summary>Nothing listens on 127.0.0.1 inside: try ::1, then give up
-    /// with a reset (the host client's connection was already accepted).</summary>
+    /// with a reset (the host client's connection was already accepted).
+    /// The first time a publish finds neither, say which inner port was
+    /// tried: a reset alone does not tell a spec whose ports are the wrong
+    /// way round (0.2.0 put the inner port first) from a server that is down.</summary>
     private void Refused((int Client, int Index, uint Family) request, int error)
     {
         if (error == ECONNREFUSED && request.Family == FamilyIPv4)
+        {
             Request(request.Client, request.Index, FamilyIPv6);
-        else
-            Reset(request.Client);
+            return;
+        }
+        // An IPv6 request is made only after 127.0.0.1 refused.  The line
+        // goes out before the reset, which the client may be waiting for.
+        if (request.Family == FamilyIPv6 && warn is not null && reportedClosed.Add(request.Index))
+            warn(ClosedMessage(plan.Publishes[request.Index]));
+        Reset(request.Client);
     }
+
+    /// <summary>The line said once per publish whose inner port had nothing listening.</summary>
+    public static string ClosedMessage(PublishSpec spec) =>
+        $"--publish {spec}: a connection to port {spec.HostPort} was reset: nothing listened on port {spec.InnerPort} inside (said once)";
 
     /// <summary>The control socket to the --publish helper.</summary>
     private sealed class HelperChannel(PortForwarder owner) : IReadyHandler

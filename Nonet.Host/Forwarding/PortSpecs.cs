@@ -11,51 +11,76 @@ namespace Nonet.Forwarding;
 internal sealed class PortSpecException(string message) : Exception(message);
 
 /// <summary>
-/// --forward [HOSTADDR:]PORT[:INNERPORT]: inside, 127.0.0.1:InnerPort and
-/// [::1]:InnerPort accept connections, each relayed to HostAddress:HostPort
-/// in the caller's network namespace.
+/// --forward [INNERPORT:][HOSTADDR:]PORT, as ssh -L: inside,
+/// 127.0.0.1:InnerPort and [::1]:InnerPort accept connections, each relayed
+/// to HostAddress:HostPort in the caller's network namespace.  The port that
+/// listens comes first, as in ssh, kubectl, Docker and podman.
 /// </summary>
-internal sealed record ForwardSpec(IPAddress HostAddress, int HostPort, int InnerPort)
+internal sealed record ForwardSpec(int InnerPort, IPAddress HostAddress, int HostPort)
 {
-    public const string Syntax = "[HOSTADDR:]PORT[:INNERPORT]";
+    public const string Syntax = "[INNERPORT:][HOSTADDR:]PORT";
 
     public static ForwardSpec Parse(string text)
     {
         string rest = text.Trim();
-        IPAddress address = IPAddress.Loopback;
-        bool bracketed = rest.StartsWith('[');
-        if (bracketed)
-        {
-            int close = rest.IndexOf(']');
-            if (close < 0)
-                throw new PortSpecException("'[' without ']' around the IPv6 address");
-            address = ParseAddress(rest[1..close], bracketed: true);
-            if (!rest[(close + 1)..].StartsWith(':'))
-                throw new PortSpecException($"a port must follow {rest[..(close + 1)]}");
-            rest = rest[(close + 2)..];
-        }
+        // An IPv6 HOSTADDR in brackets comes first or after INNERPORT.
+        int open = rest.IndexOf('[');
+        if (open == 0 || (open > 0 && rest[open - 1] == ':' && rest.IndexOf(':') == open - 1))
+            return ParseBracketed(rest, open);
         string[] parts = rest.Split(':');
-        if (!bracketed)
+        if (parts.Length > 3 || rest.Contains("::"))
+            throw new PortSpecException("IPv6 addresses go in brackets, as in [::1]:5432");
+        // Two parts are INNERPORT:PORT when the first is a number, else
+        // HOSTADDR:PORT; three are always INNERPORT:HOSTADDR:PORT.
+        if (parts.Length == 3 && !IsNumber(parts[0]) && parts[0].Length > 0)
         {
-            if (parts.Length > 3 || rest.Contains("::"))
-                throw new PortSpecException("IPv6 addresses go in brackets, as in [::1]:5432");
-            if (parts.Length == 1 && parts[0].Contains('.'))
-                throw new PortSpecException($"a port must follow {parts[0]}");
-            if (parts.Length == 3 || (parts.Length == 2 && !IsNumber(parts[0])))
-            {
-                address = ParseAddress(parts[0], bracketed: false);
-                parts = parts[1..];
-            }
+            ParseAddress(parts[0], bracketed: false);
+            if (IsNumber(parts[1]) && IsNumber(parts[2]))
+                throw OldOrder($"{parts[2]}:{parts[0]}:{parts[1]}");
         }
-        if (parts.Length > 2)
-            throw new PortSpecException($"expected {Syntax}");
-        int hostPort = ParsePort(parts[0], "PORT");
-        int innerPort = parts.Length == 2 ? ParsePort(parts[1], "INNERPORT") : hostPort;
-        return new ForwardSpec(address, hostPort, innerPort);
+        int innerPort = -1;
+        IPAddress address = IPAddress.Loopback;
+        if (parts.Length == 3 || (parts.Length == 2 && IsNumber(parts[0])))
+        {
+            innerPort = ParsePort(parts[0], "INNERPORT");
+            parts = parts[1..];
+        }
+        if (parts.Length == 2)
+            address = ParseAddress(parts[0], bracketed: false);
+        if (parts[^1].Contains('.'))
+            throw new PortSpecException($"a port must follow {parts[^1]}");
+        int hostPort = ParsePort(parts[^1], "PORT");
+        return new ForwardSpec(innerPort < 0 ? hostPort : innerPort, address, hostPort);
     }
 
+    /// <summary>[INNERPORT:][IPV6]:PORT, the '[' at <paramref name="open"/>.</summary>
+    private static ForwardSpec ParseBracketed(string text, int open)
+    {
+        int close = text.IndexOf(']', open);
+        if (close < 0)
+            throw new PortSpecException("'[' without ']' around the IPv6 address");
+        string before = text[..open];
+        int innerPort = before.Length > 0 ? ParsePort(before[..^1], "INNERPORT") : -1;
+        var address = ParseAddress(text[(open + 1)..close], bracketed: true);
+        string after = text[(close + 1)..];
+        if (!after.StartsWith(':'))
+            throw new PortSpecException($"a port must follow {text[open..(close + 1)]}");
+        string[] ports = after[1..].Split(':');
+        if (ports.Length == 2 && before.Length == 0 && IsNumber(ports[0]) && IsNumber(ports[1]))
+            throw OldOrder($"{ports[1]}:{text[open..(close + 1)]}:{ports[0]}");
+        if (ports.Length != 1)
+            throw new PortSpecException($"expected {Syntax}");
+        int hostPort = ParsePort(ports[0], "PORT");
+        return new ForwardSpec(innerPort < 0 ? hostPort : innerPort, address, hostPort);
+    }
+
+    /// <summary>0.2.0 took HOSTADDR:PORT:INNERPORT; such a spec says how it
+    /// reads now.</summary>
+    private static PortSpecException OldOrder(string now) =>
+        new($"the inner port comes first, as in ssh -L ({Syntax}): write {now}");
+
     /// <summary>The canonical form, which parses back to the same spec.</summary>
-    public override string ToString() => $"{Format(HostAddress)}:{HostPort}:{InnerPort}";
+    public override string ToString() => $"{InnerPort}:{Format(HostAddress)}:{HostPort}";
 
     public string Describe() =>
         $"inside 127.0.0.1:{InnerPort} and [::1]:{InnerPort} -> host {Format(HostAddress)}:{HostPort}";
@@ -101,24 +126,26 @@ internal sealed record ForwardSpec(IPAddress HostAddress, int HostPort, int Inne
 }
 
 /// <summary>
-/// --publish [INNERPORT:]PORT: the host's 127.0.0.1:HostPort accepts
-/// connections, each relayed to the command's server on InnerPort inside.
+/// --publish [OUTERPORT:]INNERPORT, as docker run -p: the host's
+/// 127.0.0.1:HostPort (and [::1]:HostPort) accepts connections, each relayed
+/// to the command's server on InnerPort inside.  HostPort is OUTERPORT,
+/// default INNERPORT.
 /// </summary>
-internal sealed record PublishSpec(int InnerPort, int HostPort)
+internal sealed record PublishSpec(int HostPort, int InnerPort)
 {
-    public const string Syntax = "[INNERPORT:]PORT";
+    public const string Syntax = "[OUTERPORT:]INNERPORT";
 
     public static PublishSpec Parse(string text)
     {
         string[] parts = text.Trim().Split(':');
         if (parts.Length > 2)
-            throw new PortSpecException($"expected {Syntax} (the host side is always 127.0.0.1)");
-        int hostPort = ForwardSpec.ParsePort(parts[^1], "PORT");
-        int innerPort = parts.Length == 2 ? ForwardSpec.ParsePort(parts[0], "INNERPORT") : hostPort;
-        return new PublishSpec(innerPort, hostPort);
+            throw new PortSpecException($"expected {Syntax} (outside, it is always 127.0.0.1 and ::1)");
+        int innerPort = ForwardSpec.ParsePort(parts[^1], "INNERPORT");
+        int hostPort = parts.Length == 2 ? ForwardSpec.ParsePort(parts[0], "OUTERPORT") : innerPort;
+        return new PublishSpec(hostPort, innerPort);
     }
 
-    public override string ToString() => $"{InnerPort}:{HostPort}";
+    public override string ToString() => $"{HostPort}:{InnerPort}";
 
     public string Describe() => $"host 127.0.0.1:{HostPort} -> inside 127.0.0.1:{InnerPort} (or [::1]:{InnerPort})";
 }

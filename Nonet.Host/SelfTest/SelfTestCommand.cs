@@ -201,8 +201,8 @@ internal static unsafe class SelfTestCommand
         try
         {
             forwarder = PortForwarder.Prepare(new Forwarding.ForwardingPlan(
-                [new Forwarding.ForwardSpec(IPAddress.Loopback, echoPort, echoPort)],
-                [new Forwarding.PublishSpec(innerPublishPort, 0)]));
+                [new Forwarding.ForwardSpec(echoPort, IPAddress.Loopback, echoPort)],
+                [new Forwarding.PublishSpec(0, innerPublishPort)]));
         }
         catch (Exception e) when (e is NonetException or SystemCallException)
         {

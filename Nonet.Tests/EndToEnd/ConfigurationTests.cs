@@ -102,7 +102,7 @@ public sealed class ConfigurationTests(Identity identity) : EndToEndTest(identit
     [Test]
     public void Print_config_json_has_typed_values()
     {
-        var r = Harness.Run(Who, Harness.Nonet, ["--publish", "8000:18000", "--print-config", "--json"],
+        var r = Harness.Run(Who, Harness.Nonet, ["--publish", "18000:8000", "--print-config", "--json"],
             new Dictionary<string, string?> { ["NONET_FORWARD"] = "5432, [::1]:6379" });
         Assert.That(r.ExitCode, Is.Zero, r.ToString());
         using var doc = JsonDocument.Parse(r.Stdout);

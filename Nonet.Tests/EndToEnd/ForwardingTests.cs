@@ -26,11 +26,11 @@ public sealed class ForwardingTests(Identity identity) : EndToEndTest(identity)
     // ---- forward: inside clients reach host servers --------------------------
 
     [TestCase("127.0.0.1", "{0}", 0)]
-    [TestCase("127.0.0.1", "{0}:15432", 15432)]
-    [TestCase("127.0.0.1", "127.0.0.1:{0}:15432", 15432)]
-    [TestCase("127.0.0.1", "{0}:80", 80)]
+    [TestCase("127.0.0.1", "15432:{0}", 15432)]
+    [TestCase("127.0.0.1", "15432:127.0.0.1:{0}", 15432)]
+    [TestCase("127.0.0.1", "80:{0}", 80)]
     [TestCase("::1", "[::1]:{0}", 0)]
-    [TestCase("::1", "[::1]:{0}:6380", 6380)]
+    [TestCase("::1", "6380:[::1]:{0}", 6380)]
     public void A_host_server_is_reached_from_inside_on_both_loopback_addresses(string hostAddress, string format, int inner)
     {
         using var server = new HostServer(IPAddress.Parse(hostAddress));
@@ -259,12 +259,11 @@ public sealed class ForwardingTests(Identity identity) : EndToEndTest(identity)
 
     [TestCase(0)]
     [TestCase(18000)]
-    [TestCase(80)]
     public void A_server_inside_is_reached_from_the_host_through_publish(int inner)
     {
         int port = FreeHostPort();
         int innerPort = inner == 0 ? port : inner;
-        string spec = inner == 0 ? $"{port}" : $"{inner}:{port}";
+        string spec = inner == 0 ? $"{port}" : $"{port}:{inner}";
         using var nonet = Harness.Start(Who, Harness.Nonet, ["--publish", spec, Python, "-c", InnerServer, "127.0.0.1", $"{innerPort}", "line"]);
         try
         {
@@ -286,7 +285,7 @@ public sealed class ForwardingTests(Identity identity) : EndToEndTest(identity)
     public void A_publish_reaches_an_inner_server_that_listens_only_on_ipv6()
     {
         int port = FreeHostPort();
-        using var nonet = Harness.Start(Who, Harness.Nonet, ["--publish", $"8000:{port}", Python, "-c", InnerServer, "::1", "8000", "line"]);
+        using var nonet = Harness.Start(Who, Harness.Nonet, ["--publish", $"{port}:8000", Python, "-c", InnerServer, "::1", "8000", "line"]);
         try
         {
             using (var connection = ConnectToPublished(port, nonet))
@@ -546,7 +545,8 @@ public sealed class ForwardingTests(Identity identity) : EndToEndTest(identity)
     [TestCase("--forward", "[::1:5432")]
     [TestCase("--forward", "localhost:5432")]
     [TestCase("--forward", "example.com:80:8080")]
-    [TestCase("--forward", "127.0.0.1:5432:15432:1")]
+    [TestCase("--forward", "15432:127.0.0.1:5432:1")]
+    [TestCase("--forward", "127.0.0.1:5432:15432")]
     [TestCase("--forward", "300.1.1.1:80")]
     [TestCase("--publish", "70000")]
     [TestCase("--publish", "0")]
@@ -577,10 +577,10 @@ public sealed class ForwardingTests(Identity identity) : EndToEndTest(identity)
         Assert.That(r.Stderr, Does.Contain(option));
     }
 
-    [TestCase("--forward 5000 --forward 5001:5000", "5000")]
+    [TestCase("--forward 5000 --forward 5000:5001", "5000")]
     [TestCase("--forward 5000 --forward [::1]:5000", "5000")]
-    [TestCase("--publish {0} --publish 9000:{0}", "{0}")]
-    [TestCase("--forward 5000 --publish 5000:{0}", "5000")]
+    [TestCase("--publish {0} --publish {0}:9000", "{0}")]
+    [TestCase("--forward 5000 --publish {0}:5000", "5000")]
     public void Conflicting_specs_give_125_naming_the_port(string options, string named)
     {
         int port = FreeHostPort();
@@ -596,7 +596,7 @@ public sealed class ForwardingTests(Identity identity) : EndToEndTest(identity)
     public void Identical_duplicate_specs_are_merged_silently()
     {
         using var server = new HostServer(IPAddress.Loopback);
-        var r = Nonet("--forward", $"{server.Port}", "--forward", $"127.0.0.1:{server.Port}:{server.Port}", "--forward", $"{server.Port}",
+        var r = Nonet("--forward", $"{server.Port}", "--forward", $"{server.Port}:127.0.0.1:{server.Port}", "--forward", $"{server.Port}",
             Python, "-c", Client, "127.0.0.1", $"{server.Port}");
         Assert.That(r.ExitCode, Is.Zero, r.ToString());
         Assert.That(r.Stdout, Is.EqualTo($"127.0.0.1 {server.Port} echo\n"));
@@ -611,7 +611,7 @@ public sealed class ForwardingTests(Identity identity) : EndToEndTest(identity)
         using var a = new HostServer(IPAddress.Loopback);
         using var b = new HostServer(IPAddress.IPv6Loopback);
         using var c = new HostServer(IPAddress.Loopback);
-        string xdg = WriteConfig($"# forwards\nforward = {a.Port}, [::1]:{b.Port}:7000\n");
+        string xdg = WriteConfig($"# forwards\nforward = {a.Port}, 7000:[::1]:{b.Port}\n");
         var r = NonetWith(new Dictionary<string, string?> { ["XDG_CONFIG_HOME"] = xdg },
             "--forward", $"{c.Port}", Python, "-c", Client, "127.0.0.1", $"{a.Port}", "::1", "7000", "127.0.0.1", $"{c.Port}");
         Assert.That(r.ExitCode, Is.Zero, r.ToString());
@@ -635,7 +635,7 @@ public sealed class ForwardingTests(Identity identity) : EndToEndTest(identity)
     public void The_publish_key_of_the_config_file_works()
     {
         int port = FreeHostPort();
-        string xdg = WriteConfig($"publish = 8000:{port}\n");
+        string xdg = WriteConfig($"publish = {port}:8000\n");
         using var nonet = Harness.Start(Who, Harness.Nonet, [Python, "-c", InnerServer, "127.0.0.1", "8000", "line"],
             new Dictionary<string, string?> { ["XDG_CONFIG_HOME"] = xdg });
         try
@@ -719,7 +719,7 @@ public sealed class ForwardingTests(Identity identity) : EndToEndTest(identity)
     {
         using var server = new HostServer(IPAddress.Loopback);
         string dir = Harness.TempDirectory(Who);
-        string options = $"--forward {server.Port} --forward [::1]:{server.Port}:7000 --publish {FreeHostPort()} --publish 8000:{FreeHostPort()}";
+        string options = $"--forward {server.Port} --forward 7000:[::1]:{server.Port} --publish {FreeHostPort()} --publish {FreeHostPort()}:8000";
         string script = $"exec 5</dev/null; \"$NONET\" ls -l /proc/self/fd > {dir}/out; mv {dir}/out {dir}/plain; "
             + $"\"$NONET\" {options} ls -l /proc/self/fd > {dir}/out; mv {dir}/out {dir}/forwarding; "
             + $"for f in plain forwarding; do awk 'NR>1 {{print $9, $10, $11}}' {dir}/$f; echo ---; done";
@@ -753,7 +753,7 @@ public sealed class ForwardingTests(Identity identity) : EndToEndTest(identity)
             conn.sendall(b"hello\n")
             sys.stdin.readline()
             """;
-        using var nonet = Harness.Start(Who, Harness.Nonet, ["--forward", $"{server.Port}", "--publish", $"8000:{port}", Python, "-c", script, $"{server.Port}", "8000"]);
+        using var nonet = Harness.Start(Who, Harness.Nonet, ["--forward", $"{server.Port}", "--publish", $"{port}:8000", Python, "-c", script, $"{server.Port}", "8000"]);
         try
         {
             var line = ReadLine(nonet).Split(' ');

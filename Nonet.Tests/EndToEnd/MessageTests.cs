@@ -88,7 +88,7 @@ public sealed class MessageTests(Identity identity) : EndToEndTest(identity)
     {
         var r = Nonet("--forward");
         Assert.That(r.ExitCode, Is.EqualTo(125), r.ToString());
-        Assert.That(r.Stderr, Is.EqualTo("nonet: --forward needs a value: [HOSTADDR:]PORT[:INNERPORT]; see 'nonet --help'\n"));
+        Assert.That(r.Stderr, Is.EqualTo("nonet: --forward needs a value: [INNERPORT:][HOSTADDR:]PORT; see 'nonet --help'\n"));
     }
 
     [Test]

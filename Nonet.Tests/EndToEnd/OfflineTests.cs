@@ -328,12 +328,16 @@ internal static class Nscd
 {
     private const string Socket = "/var/run/nscd/socket";
 
+    /// <summary>This test run started nscd (see <see cref="TestRunCleanup"/>).</summary>
+    public static bool StartedHere { get; private set; }
+
     public static void RequireRunning()
     {
         if (Answers())
             return;
         if (Harness.IsRoot && File.Exists("/usr/sbin/nscd"))
         {
+            StartedHere = true;
             Harness.Run(Identity.Caller, "/usr/sbin/nscd", []);
             for (int i = 0; i < 50 && !Answers(); i++)
                 System.Threading.Thread.Sleep(100);

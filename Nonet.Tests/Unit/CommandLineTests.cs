@@ -108,9 +108,9 @@ internal sealed class CommandLineTests
     [TestCase(new[] { "--self-test", "ls" }, "--self-test takes no command (got 'ls'); see 'nonet --help'")]
     [TestCase(new[] { "--version", "--self-test" }, "--self-test and --version cannot be used together; see 'nonet --help'")]
     [TestCase(new[] { "--launcher" }, "--launcher needs a value: PATH; see 'nonet --help'")]
-    [TestCase(new[] { "--forward" }, "--forward needs a value: [HOSTADDR:]PORT[:INNERPORT]; see 'nonet --help'")]
-    [TestCase(new[] { "--publish", "80", "--publish" }, "--publish needs a value: [INNERPORT:]PORT; see 'nonet --help'")]
-    [TestCase(new[] { "--forward=", "true" }, "--forward needs a value: [HOSTADDR:]PORT[:INNERPORT]; see 'nonet --help'")]
+    [TestCase(new[] { "--forward" }, "--forward needs a value: [INNERPORT:][HOSTADDR:]PORT; see 'nonet --help'")]
+    [TestCase(new[] { "--publish", "80", "--publish" }, "--publish needs a value: [OUTERPORT:]INNERPORT; see 'nonet --help'")]
+    [TestCase(new[] { "--forward=", "true" }, "--forward needs a value: [INNERPORT:][HOSTADDR:]PORT; see 'nonet --help'")]
     [TestCase(new[] { "--\u001b[2J" }, "unknown option '--\\x1b[2J'; see 'nonet --help'")]
     [TestCase(new[] { "--launcher", "", "ls" }, "--launcher needs a path; see 'nonet --help'")]
     public void Bad_usage_is_one_line_and_exit_125(string[] args, string message)

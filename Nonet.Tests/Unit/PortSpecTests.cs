@@ -10,20 +10,30 @@ namespace Nonet.Tests.Unit;
 
 internal sealed class PortSpecTests
 {
-    [TestCase("5432", "127.0.0.1", 5432, 5432)]
-    [TestCase("8080:80", "127.0.0.1", 8080, 80)]
-    [TestCase("10.0.0.5:5432", "10.0.0.5", 5432, 5432)]
-    [TestCase("127.0.0.1:5432:15432", "127.0.0.1", 5432, 15432)]
-    [TestCase("[::1]:6379", "::1", 6379, 6379)]
-    [TestCase("[::1]:6379:6380", "::1", 6379, 6380)]
-    [TestCase("[2001:db8::7]:443:8443", "2001:db8::7", 443, 8443)]
-    [TestCase(" 1 ", "127.0.0.1", 1, 1)]
-    [TestCase("65535", "127.0.0.1", 65535, 65535)]
-    public void Forward_specs_parse(string text, string address, int hostPort, int innerPort)
+    // Listen first, as ssh -L and kubectl port-forward: [INNERPORT:][HOSTADDR:]PORT.
+    [TestCase("5432", 5432, "127.0.0.1", 5432)]
+    [TestCase("5432:6432", 5432, "127.0.0.1", 6432)]
+    [TestCase("80:8080", 80, "127.0.0.1", 8080)]
+    [TestCase("10.0.0.5:5432", 5432, "10.0.0.5", 5432)]
+    [TestCase("15432:10.0.0.5:5432", 15432, "10.0.0.5", 5432)]
+    [TestCase("15432:127.0.0.1:5432", 15432, "127.0.0.1", 5432)]
+    [TestCase("[::1]:6379", 6379, "::1", 6379)]
+    [TestCase("6380:[::1]:6379", 6380, "::1", 6379)]
+    [TestCase("8443:[2001:db8::7]:443", 8443, "2001:db8::7", 443)]
+    [TestCase(" 1 ", 1, "127.0.0.1", 1)]
+    [TestCase("65535", 65535, "127.0.0.1", 65535)]
+    public void Forward_specs_parse(string text, int innerPort, string address, int hostPort)
     {
         var spec = ForwardSpec.Parse(text);
-        Assert.That(spec, Is.EqualTo(new ForwardSpec(IPAddress.Parse(address), hostPort, innerPort)));
+        Assert.That(spec, Is.EqualTo(new ForwardSpec(innerPort, IPAddress.Parse(address), hostPort)));
         Assert.That(ForwardSpec.Parse(spec.ToString()), Is.EqualTo(spec), "the canonical form parses back");
+    }
+
+    [TestCase("5432:6432", "15432:127.0.0.1:5432", "6380:[::1]:6379")]
+    public void The_canonical_form_puts_the_inner_port_first(params string[] texts)
+    {
+        Assert.That(texts.Select(t => ForwardSpec.Parse(t).ToString()),
+            Is.EqualTo(new[] { "5432:127.0.0.1:6432", "15432:127.0.0.1:5432", "6380:[::1]:6379" }));
     }
 
     [TestCase("", "missing PORT")]
@@ -33,16 +43,26 @@ internal sealed class PortSpecTests
     [TestCase("http", "PORT 'http' is not a number")]
     [TestCase("db.example:5432", "'db.example' is not an IP address")]
     [TestCase("localhost:5432", "host names are not looked up")]
+    [TestCase("15432:localhost:5432", "host names are not looked up")]
+    [TestCase("localhost:5432:15432", "host names are not looked up")]
     [TestCase("::1:5432", "IPv6 addresses go in brackets")]
     [TestCase("::1", "IPv6 addresses go in brackets")]
     [TestCase("[::1]", "a port must follow [::1]")]
+    [TestCase("6380:[::1]", "a port must follow [::1]")]
     [TestCase("[::1:5432", "'[' without ']'")]
+    [TestCase("x[::1]:5432", "IPv6 addresses go in brackets")]
+    [TestCase("\u001b[2J", "PORT '\u001b[2J' is not a number")]
+    [TestCase("1:2:[::1]:5", "IPv6 addresses go in brackets")]
+    [TestCase("abc:[::1]:5432", "INNERPORT 'abc' is not a number")]
+    [TestCase("1:[::1]:2:3", "expected [INNERPORT:][HOSTADDR:]PORT")]
     [TestCase("[127.0.0.1]:80", "is not an IPv6 address")]
     [TestCase("[fe80::1%2]:80", "is not an IPv6 address")]
     [TestCase("10.0.0.5", "a port must follow 10.0.0.5")]
-    [TestCase("5432:", "missing INNERPORT")]
+    [TestCase("5432:10.0.0.5", "a port must follow 10.0.0.5")]
+    [TestCase("5432:", "missing PORT")]
     [TestCase(":5432", "empty HOSTADDR")]
     [TestCase("1:2:3:4", "IPv6 addresses go in brackets")]
+    [TestCase("1:2:3", "'2' is not an IP address")]
     [TestCase("0x7f.1:80", "is not an IP address")]
     [TestCase("010.0.0.5:5432", "'010.0.0.5' is not an IP address")]
     [TestCase("127.0.0.01:80", "is not an IP address")]
@@ -50,27 +70,46 @@ internal sealed class PortSpecTests
     [TestCase("[::]:80", "is not an address to connect to")]
     [TestCase("-5", "PORT '-5' is not a number")]
     [TestCase("+5", "PORT '+5' is not a number")]
-    [TestCase("80:abc", "INNERPORT 'abc' is not a number")]
+    [TestCase("abc:80", "'abc' is not an IP address")]
+    [TestCase("80:abc", "PORT 'abc' is not a number")]
+    [TestCase("99999:80", "port 99999 is out of range (1-65535)")]
     public void Bad_forward_specs_say_what_is_wrong(string text, string problem)
     {
         var e = Assert.Throws<PortSpecException>(() => ForwardSpec.Parse(text))!;
         Assert.That(e.Message, Does.Contain(problem));
     }
 
+    // 0.2.0 read HOSTADDR:PORT:INNERPORT; where the old order is plain from
+    // the spec (an address first, two ports after it), the error says how to
+    // write it now.
+    [TestCase("127.0.0.1:5432:15432", "write 15432:127.0.0.1:5432")]
+    [TestCase("10.0.0.5:5432:15432", "write 15432:10.0.0.5:5432")]
+    [TestCase("[::1]:6379:6380", "write 6380:[::1]:6379")]
+    public void A_spec_in_the_old_order_says_how_to_write_it_now(string text, string advice)
+    {
+        var e = Assert.Throws<PortSpecException>(() => ForwardSpec.Parse(text))!;
+        Assert.That(e.Message, Is.EqualTo("the inner port comes first, as in ssh -L ([INNERPORT:][HOSTADDR:]PORT): " + advice));
+        Assert.That(ForwardSpec.Parse(advice["write ".Length..]).ToString(), Is.EqualTo(advice["write ".Length..]), "the advice parses");
+    }
+
+    // Listen first, as docker run -p: [OUTERPORT:]INNERPORT.
     [TestCase("8080", 8080, 8080)]
-    [TestCase("8000:18000", 8000, 18000)]
-    public void Publish_specs_parse(string text, int innerPort, int hostPort)
+    [TestCase("18000:8000", 18000, 8000)]
+    public void Publish_specs_parse(string text, int hostPort, int innerPort)
     {
         var spec = PublishSpec.Parse(text);
-        Assert.That(spec, Is.EqualTo(new PublishSpec(innerPort, hostPort)));
+        Assert.That(spec, Is.EqualTo(new PublishSpec(hostPort, innerPort)));
+        Assert.That(spec.ToString(), Is.EqualTo($"{hostPort}:{innerPort}"));
         Assert.That(PublishSpec.Parse(spec.ToString()), Is.EqualTo(spec));
     }
 
-    [TestCase("", "missing PORT")]
+    [TestCase("", "missing INNERPORT")]
     [TestCase("0", "out of range")]
-    [TestCase("1:2:3", "the host side is always 127.0.0.1")]
-    [TestCase("127.0.0.1:8080", "INNERPORT '127.0.0.1' is not a number")]
-    [TestCase("x", "PORT 'x' is not a number")]
+    [TestCase("1:2:3", "outside, it is always 127.0.0.1 and ::1")]
+    [TestCase("127.0.0.1:8080", "OUTERPORT '127.0.0.1' is not a number")]
+    [TestCase("x", "INNERPORT 'x' is not a number")]
+    [TestCase("8080:", "missing INNERPORT")]
+    [TestCase(":8080", "missing OUTERPORT")]
     public void Bad_publish_specs_say_what_is_wrong(string text, string problem)
     {
         var e = Assert.Throws<PortSpecException>(() => PublishSpec.Parse(text))!;
@@ -86,14 +125,14 @@ internal sealed class PortSpecTests
     [Test]
     public void A_plan_keeps_order_and_merges_identical_specs()
     {
-        var plan = Build(["5432", "127.0.0.1:5432:5432", "[::1]:6379"], ["8080", "8080:8080"]);
-        Assert.That(plan.Forwards.Select(f => f.ToString()), Is.EqualTo(new[] { "127.0.0.1:5432:5432", "[::1]:6379:6379" }));
+        var plan = Build(["5432", "5432:127.0.0.1:5432", "5432:5432", "[::1]:6379"], ["8080", "8080:8080"]);
+        Assert.That(plan.Forwards.Select(f => f.ToString()), Is.EqualTo(new[] { "5432:127.0.0.1:5432", "6379:[::1]:6379" }));
         Assert.That(plan.Publishes.Select(p => p.ToString()), Is.EqualTo(new[] { "8080:8080" }));
     }
 
-    [TestCase(new[] { "5432", "6000:5432" }, new string[0], "inner port 5432 is forwarded twice")]
-    [TestCase(new string[0], new[] { "80:8080", "81:8080" }, "host port 8080 is published twice")]
-    [TestCase(new[] { "5432" }, new[] { "5432:15432" }, "inner port 5432 is both forwarded and published")]
+    [TestCase(new[] { "5432", "5432:6000" }, new string[0], "inner port 5432 is forwarded twice")]
+    [TestCase(new string[0], new[] { "8080:80", "8080:81" }, "host port 8080 is published twice")]
+    [TestCase(new[] { "5432" }, new[] { "15432:5432" }, "inner port 5432 is both forwarded and published")]
     public void Clashing_specs_are_refused(string[] forwards, string[] publishes, string problem)
     {
         var e = Assert.Throws<NonetException>(() => Build(forwards, publishes))!;
