@@ -707,6 +707,7 @@ static int exec_command(char *path, char **argv)
  * pidfd_getfd(2)); the child's own copy then closes. */
 static void start_report(void)
 {
+	int diag = open_namespace_diag();
 	int fd = install_report_filter();
 
 	if (fd < 0) {
@@ -714,11 +715,13 @@ static void start_report(void)
 		_exit(EXIT_NONET_FAILED);
 	}
 	report(STEP_REPORT, 0, fd);
-	if (wait_for_report_listener() < 0) {
+	if (wait_for_report_listener(diag) < 0) {
 		report(STEP_REPORT, errno, -1);
 		_exit(EXIT_NONET_FAILED);
 	}
 	close(fd);
+	if (diag >= 0)
+		close(diag);
 }
 
 /* Runs in the child, in the new user namespace.  Never returns. */

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -62,6 +63,10 @@ struct sock_fprog {
 #error "--report knows x86-64 and arm64 only"
 #endif
 
+#ifndef NETLINK_SOCK_DIAG
+#define NETLINK_SOCK_DIAG 4
+#endif
+
 #ifndef SYS_io_uring_setup
 #define SYS_io_uring_setup 425
 #endif
@@ -94,14 +99,20 @@ int install_report_filter(void)
 			    SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
 }
 
-int wait_for_report_listener(void)
+int open_namespace_diag(void)
+{
+	return socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+}
+
+int wait_for_report_listener(int diag_fd)
 {
 	long rc;
 
-	/* connect(-1, NULL, 0) reaches the host, which recognises it by the
-	 * child's pid and answers 0 once it holds the listener. */
+	/* connect(-1, NULL, DIAG) reaches the host, which recognises it by the
+	 * child's pid, takes DIAG too (unless -1) and answers 0 once it holds
+	 * the listener. */
 	do
-		rc = syscall(SYS_connect, -1, NULL, 0);
+		rc = syscall(SYS_connect, -1, NULL, (long)diag_fd);
 	while (rc < 0 && errno == EINTR);
 	return rc == 0 ? 0 : -1;
 }
