@@ -232,6 +232,44 @@ public sealed class ReportTrustTests(Identity identity) : EndToEndTest(identity)
     }
 
     [Test]
+    public void An_attempt_while_nonet_has_no_descriptor_left_is_recorded_as_uninspected()
+    {
+        // Forwarded connections hold two of nonet's descriptors each: the
+        // command opens more than nonet's limit allows, then tries outside.
+        using var outside = new TcpListener(IPAddress.Loopback, 0);
+        outside.Start(4096);
+        int port = ((IPEndPoint)outside.LocalEndpoint).Port;
+        const string script = """
+            import os, socket, sys, time
+            held = []
+            for _ in range(int(sys.argv[2])):
+                held.append(socket.create_connection(("127.0.0.1", int(sys.argv[1]))))
+            time.sleep(1)  # nonet accepts them all, until it runs out
+            try:
+                socket.socket().connect(("192.0.2.44", 443))
+            except OSError as e:
+                print(os.getpid(), e.errno, flush=True)
+            """;
+        string file = ReportFile();
+        var r = Harness.Run(Who, "prlimit", ["--nofile=220:220", "--", Harness.Nonet, "--report", "--report-file", file,
+            "--forward", $"{port}", Python, "-c", script, $"{port}", "150"]);
+        Assert.That(r.ExitCode, Is.Zero, r.ToString());
+        var fields = r.Stdout.Trim().Split(' ');
+        Assert.That(fields[1], Is.EqualTo("101"), r.ToString());
+        // The connections to the forwarded port that nonet could not read
+        // are listed as uninspected too: never fewer lines than calls.
+        var lines = Lines(file);
+        Assert.That(lines, Is.Not.Empty, r.ToString());
+        Assert.That(lines.Select(l => (l.GetProperty("pid").GetInt32(), l.GetProperty("call").GetString())).Distinct(),
+            Is.EqualTo(new[] { (int.Parse(fields[0]), "connect") }), File.ReadAllText(file));
+        var last = lines[^1];
+        Assert.That(last.TryGetProperty("address", out var address) ? address.GetString() : last.GetProperty("note").GetString(),
+            Is.AnyOf("192.0.2.44", "uninspected (nonet had no descriptor left)"), File.ReadAllText(file));
+        Assert.That(lines.SkipLast(1).All(l => l.GetProperty("note").GetString() == "uninspected (nonet had no descriptor left)"), File.ReadAllText(file));
+        Assert.That(r.Stderr, Does.Match(@"\?  +uninspected \(nonet had no descriptor left\) +\d+×  pid \d+ python3\n"), r.ToString());
+    }
+
+    [Test]
     public void An_IPv4_datagram_with_AF_UNSPEC_is_read_as_AF_INET()
     {
         const string script = Helpers + """
