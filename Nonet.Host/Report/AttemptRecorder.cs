@@ -232,6 +232,7 @@ internal sealed unsafe class AttemptRecorder : IReadyHandler, IDisposable
     internal void Inspect(in Notification n)
     {
         int pid = (int)n.Pid;
+        rawPaths.Clear();
         if (ForeignCalls.Name(n.Arch, n.Nr, n.Args[0], ForeignCalls.Native) is { } foreign)
         {
             var (foreignTgid, foreignCommand) = ProcessNames.Of(pid);
@@ -314,7 +315,6 @@ internal sealed unsafe class AttemptRecorder : IReadyHandler, IDisposable
                 pendingQueries.Add((destination.DnsName, destination.DnsType, destination.DnsId));
             Record(new Attempt(now, destination with { DnsId = 0 }, tgid, command, call));
         }
-        rawPaths.Clear();
     }
 
     /// <summary>A call nonet could not read: its process and call, and why.</summary>
@@ -409,6 +409,9 @@ internal sealed unsafe class AttemptRecorder : IReadyHandler, IDisposable
             Sockets.close(listener);
         }
         listener = -1;
+        inside?.Dispose();
+        inside = null;
+        reserve.Release();
     }
 
     /// <summary>A copy of the caller's socket (pidfd_getfd), to ask it what
