@@ -132,13 +132,17 @@ internal static class Program
         }
         if (reportPlan.Summary && recorder is not null)
         {
-            foreach (var line in Report.ReportSummary.Lines(recorder.Tally))
+            foreach (var line in Report.ReportSummary.Lines(recorder.Tally, LocaleIsUtf8()))
                 StdStreams.Error(line);
         }
         if (Dns.LookupHint.ShouldShow(hintMode, result.ExitStatus, result.Lookups, Tmds.Linux.LibC.isatty(2) == 1))
-            StdStreams.Error(Dns.LookupHint.Line(result.Lookups));
+            StdStreams.Error(Dns.LookupHint.Line(result.Lookups, LocaleIsUtf8()));
         return result.ExitStatus;
     }
+
+    /// <summary>Whether nonet's own messages may use × and … (UserText.LocaleIsUtf8).</summary>
+    private static bool LocaleIsUtf8() =>
+        UserText.LocaleIsUtf8(name => RawProcess.GetEnvironmentVariable(name) is { } value ? System.Text.Encoding.UTF8.GetString(value) : null);
 
     /// <summary>The configured forwards and publishes, then the options' ones.</summary>
     /// <remarks>Plain loops, and no plan to build when there is nothing to

@@ -21,6 +21,8 @@ bench: all $(BENCH_BUILD)/floor $(BENCH_BUILD)/harness $(BENCH_BUILD)/xfer
 	@# The cost of --report (issue 12; BENCH_ONLY=report: only this).
 	@if [ -z "$(BENCH_ONLY)" ] || [ "$(BENCH_ONLY)" = report ]; then \
 	  echo; echo "== the cost of --report (bench/report.py)"; bench/report.py $(abspath $(BUILD)/nonet); fi
+	@if [ -z "$(BENCH_ONLY)" ] || [ "$(BENCH_ONLY)" = report ]; then \
+	  echo; echo "== --report on a loopback request/response loop (bench/report-rtt.py)"; bench/report-rtt.py $(abspath $(BUILD)/nonet); fi
 
 # The floor is linked like the launcher (static, musl when present): the
 # cheapest way to start a process, so that the comparison is with the floor.

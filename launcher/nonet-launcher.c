@@ -737,6 +737,7 @@ static int exec_command(char *path, char **argv)
  * pidfd_getfd(2)); the child's own copy then closes. */
 static void start_filter(void)
 {
+	int diag = filter_has_listener(filter_mode) ? open_namespace_diag() : -1;
 	int fd = filter_install(filter_mode);
 
 	/* No record on success: STEP_EXEC follows at once. */
@@ -747,11 +748,13 @@ static void start_filter(void)
 	if (!filter_has_listener(filter_mode))
 		return;
 	report(STEP_REPORT, 0, fd);
-	if (wait_for_report_listener() < 0) {
+	if (wait_for_report_listener(diag) < 0) {
 		report(STEP_REPORT, errno, -1);
 		_exit(EXIT_NONET_FAILED);
 	}
 	close(fd);
+	if (diag >= 0)
+		close(diag);
 }
 
 /* Runs in the child, in the new user namespace.  Never returns. */

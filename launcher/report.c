@@ -12,19 +12,30 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "report.h"
 
-int wait_for_report_listener(void)
+#ifndef NETLINK_SOCK_DIAG
+#define NETLINK_SOCK_DIAG 4
+#endif
+
+int open_namespace_diag(void)
+{
+	return socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+}
+
+int wait_for_report_listener(int diag_fd)
 {
 	long rc;
 
-	/* connect(-1, NULL, 0) reaches the host, which recognises it by the
-	 * child's pid and answers 0 once it holds the listener. */
+	/* connect(-1, NULL, DIAG) reaches the host, which recognises it by the
+	 * child's pid, takes DIAG too (unless -1) and answers 0 once it holds
+	 * the listener. */
 	do
-		rc = syscall(SYS_connect, -1, NULL, 0);
+		rc = syscall(SYS_connect, -1, NULL, (long)diag_fd);
 	while (rc < 0 && errno == EINTR);
 	return rc == 0 ? 0 : -1;
 }

@@ -35,6 +35,11 @@ internal sealed class DnsTally
     }
 }
 
+/// <summary>One query nonet's nameserver answered, for --report: its id and
+/// question, whether over TCP, and the socket addresses (sockaddr bytes)
+/// of nonet's end and of the sender.</summary>
+internal sealed record AnsweredQuery(ushort Id, DnsQuestion Question, bool Tcp, byte[] Server, byte[] Sender);
+
 /// <summary>
 /// nonet's nameserver: on the sockets the launcher's child bound inside, at
 /// the host's nameserver addresses, it answers every query at once with
@@ -67,6 +72,10 @@ internal sealed unsafe class DnsResponder : IDisposable
 
     public DnsTally Tally { get; } = new();
 
+    /// <summary>--report's hook: each query answered, with the transport,
+    /// nonet's socket address that received it and the sender's.</summary>
+    public Action<AnsweredQuery>? Answered { get; set; }
+
     /// <summary>Takes a socket of kind DnsUdp or DnsTcp.</summary>
     public void Take(InsideSocket socket)
     {
@@ -87,12 +96,16 @@ internal sealed unsafe class DnsResponder : IDisposable
 
     /// <summary>The reply to one message, in <see cref="reply"/>: its
     /// length, or 0 for none.</summary>
-    private int Answer(ReadOnlySpan<byte> message)
+    private int Answer(ReadOnlySpan<byte> message, int fd, bool tcp, byte[]? peer = null)
     {
         if (DnsMessage.ParseQuery(message) is not { } query)
             return 0;
         if (query.Question is { } question && query.Rcode == DnsMessage.RcodeNxDomain)
+        {
             Tally.Add(question);
+            if (Answered is { } answered)
+                answered(new AnsweredQuery(query.Id, question, tcp, AddressOf(fd), peer ?? AddressOf(fd, peer: true)));
+        }
         return DnsMessage.WriteReply(query, reply);
     }
 
@@ -113,7 +126,7 @@ internal sealed unsafe class DnsResponder : IDisposable
                         continue;
                     return; // EAGAIN: all read (an ICMP error from a peer gone: dropped)
                 }
-                int length = owner.Answer(Datagram.AsSpan(0, (int)n));
+                int length = owner.Answer(Datagram.AsSpan(0, (int)n), fd, false, new ReadOnlySpan<byte>(peer, peerLength).ToArray());
                 if (length == 0)
                     continue;
                 fixed (byte* answer = reply)
@@ -182,7 +195,7 @@ internal sealed unsafe class DnsResponder : IDisposable
                 }
                 if (filled - start - 2 < length)
                     break;
-                int answer = owner.Answer(buffer.AsSpan(start + 2, length));
+                int answer = owner.Answer(buffer.AsSpan(start + 2, length), fd, true);
                 start += 2 + length;
                 if (answer > 0 && !Send(answer))
                 {
@@ -211,6 +224,15 @@ internal sealed unsafe class DnsResponder : IDisposable
             owner.loop?.Remove(fd);
             close(fd);
         }
+    }
+
+    /// <summary>A socket's own address, or its peer's.</summary>
+    private static byte[] AddressOf(int fd, bool peer = false)
+    {
+        byte* address = stackalloc byte[28];
+        int length = 28;
+        int rc = peer ? getpeername(fd, address, &length) : getsockname(fd, address, &length);
+        return rc == 0 ? new ReadOnlySpan<byte>(address, Math.Min(length, 28)).ToArray() : [];
     }
 
     public void Dispose()

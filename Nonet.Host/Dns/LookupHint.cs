@@ -37,12 +37,13 @@ internal static class LookupHint
             _ => stderrIsTerminal,
         };
 
-    /// <summary>The line, without the "nonet: " prefix.</summary>
-    public static string Line(DnsTally tally)
+    /// <summary>The line, without the "nonet: " prefix; … only in a UTF-8
+    /// locale (<paramref name="utf8"/>), else "...".</summary>
+    public static string Line(DnsTally tally, bool utf8 = true)
     {
         string names = string.Join(", ", tally.Names.Take(NamesShown).Select(name => UserText.Quote(name, MaxNameLength)));
         if (tally.DistinctNames > NamesShown)
-            names += ", …";
+            names += utf8 ? ", …" : ", ...";
         return $"no network inside nonet: answered {Plural(tally.Queries, "lookup")} of "
             + $"{Plural(tally.DistinctNames, "name")} with \"not found\" ({names})";
     }

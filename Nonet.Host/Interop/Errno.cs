@@ -7,6 +7,7 @@ internal static class Errno
 {
     public const int EPERM = 1;
     public const int ENOENT = 2;
+    public const int ESRCH = 3;
     public const int EINTR = 4;
     public const int EIO = 5;
     public const int E2BIG = 7;
@@ -24,6 +25,7 @@ internal static class Errno
     public const int EROFS = 30;
     public const int EPIPE = 32;
     public const int ENAMETOOLONG = 36;
+    public const int ENOSYS = 38;
     public const int ELOOP = 40;
     public const int EUSERS = 87;
 }

@@ -77,13 +77,18 @@ internal static unsafe partial class Seccomp
     /// <summary>openat2(2) with RESOLVE_IN_ROOT: <paramref name="path"/>
     /// resolved as if <paramref name="rootFd"/> were "/", absolute symbolic
     /// links included (Linux 5.6).</summary>
-    public static int OpenInRoot(int rootFd, byte* path, int flags)
+    public static int OpenInRoot(int rootFd, byte* path, int flags) => OpenAt2(rootFd, path, flags, ResolveInRoot);
+
+    /// <summary>openat(2), relative to <paramref name="dirFd"/>, through openat2.</summary>
+    public static int OpenAt(int dirFd, byte* path, int flags) => OpenAt2(dirFd, path, flags, 0);
+
+    private static int OpenAt2(int dirFd, byte* path, int flags, ulong resolve)
     {
         ulong* how = stackalloc ulong[3];
         how[0] = (ulong)flags;
         how[1] = 0;
-        how[2] = ResolveInRoot;
-        return (int)syscall4(SysOpenat2, rootFd, (long)path, (long)how, 24);
+        how[2] = resolve;
+        return (int)syscall4(SysOpenat2, dirFd, (long)path, (long)how, 24);
     }
 
     public static int PidfdOpen(int pid, uint flags) => (int)syscall(SysPidfdOpen, pid, flags, 0);
@@ -116,6 +121,9 @@ internal static unsafe partial class Seccomp
 
     /// <summary>Answers: carry the call out as without the filter.</summary>
     public static int Continue(int fd, ulong id) => Respond(fd, new Response { Id = id, Flags = FlagContinue });
+
+    /// <summary>Answers for the kernel: the call fails with <paramref name="errno"/>.</summary>
+    public static int Refuse(int fd, ulong id, int errno) => Respond(fd, new Response { Id = id, Error = -errno });
 
     /// <summary>Answers for the kernel: the call returns <paramref name="value"/>.</summary>
     public static int Return(int fd, ulong id, long value) => Respond(fd, new Response { Id = id, Val = value });

@@ -36,6 +36,8 @@ internal static unsafe class NamespaceRunner
     {
         Leftovers.BecomeSubreaper();
         using var dns = new DnsResponder();
+        if (request.Report is { } watching)
+            dns.Answered = watching.OnDnsAnswered; // queries no watched call carried
         // The launcher Native/prestart.c started before the runtime, when it
         // is the one this run needs; else one started now.
         int spawnError = 0;

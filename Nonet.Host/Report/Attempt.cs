@@ -6,8 +6,11 @@ using System.Text;
 
 namespace Nonet.Report;
 
-/// <summary>Which call the command made (the four the filter hands over).</summary>
-internal enum CallKind { Connect, SendTo, SendMsg, SendMmsg }
+/// <summary>Which call the command made: the four the filter hands over;
+/// Write, a DNS query that nonet's nameserver received without one of them
+/// (write, writev, sendfile or send on a connected socket, or DNS over
+/// TCP); Foreign, a 32-bit (i386) or x32 call, refused.</summary>
+internal enum CallKind { Connect, SendTo, SendMsg, SendMmsg, Write, Foreign }
 
 /// <summary>A socket of the command's, as getsockopt(SO_DOMAIN, SO_TYPE,
 /// SO_PROTOCOL) describes it.</summary>
@@ -30,16 +33,38 @@ internal sealed record Destination(string Protocol, IPAddress? Address, int? Por
     public string? DnsName { get; init; }
     public string? DnsType { get; init; }
 
+    /// <summary>The query's id, while nonet matches it with its answer; 0 in the report.</summary>
+    public ushort DnsId { get; init; }
+
+    /// <summary>For a call whose destination nonet could not read: why
+    /// ("destination unreadable", "uninspected", "refused: 32-bit/x32
+    /// call"); protocol, address, port and path are then unknown.</summary>
+    public string? Note { get; init; }
+
+    /// <summary>For a connection made inside the namespace that reaches the
+    /// host's loopback (a socket made outside and inherited): it left.</summary>
+    public bool Left { get; init; }
+
+    public const string Unknown = "?";
+
     public bool IsUnix => Path is not null;
 
+    /// <summary>The destination of a call nonet could not read.</summary>
+    public static Destination Unread(string note) => new(Unknown, null, null, null) { Note = note };
+
     /// <summary>address:port, [v6]:port, the bare address, or the path.</summary>
-    public string Show() => Path ?? (Port is { } port
+    public string Show() => Note ?? Path ?? (Port is { } port
         ? (Address!.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{Address}]:{port}" : $"{Address}:{port}")
         : Address!.ToString());
 }
 
-/// <summary>One attempt: when, where, and which process (pid and command).</summary>
-internal sealed record Attempt(DateTime Time, Destination Destination, int Pid, string Command, CallKind Call);
+/// <summary>One attempt: when, where, and which process (pid and command;
+/// pid 0 when nonet could not tell).  <see cref="CallText"/> names a
+/// foreign call (such as "i386 socketcall").</summary>
+internal sealed record Attempt(DateTime Time, Destination Destination, int Pid, string Command, CallKind Call)
+{
+    public string? CallText { get; init; }
+}
 
 /// <summary>
 /// What a call's socket address means, for the report: pure functions over
@@ -51,15 +76,23 @@ internal sealed record Attempt(DateTime Time, Destination Destination, int Pid, 
 internal static class AttemptClassifier
 {
     public const int DnsPort = 53;
+    private const int AfUnspec = 0;
     private const int MsgFastOpen = 0x20000000;
 
     /// <summary>An IP address and port from a sockaddr_in or sockaddr_in6
     /// (IPv4-mapped IPv6 as IPv4); null for anything else or too short.</summary>
-    public static (IPAddress Address, int Port)? ParseInet(ReadOnlySpan<byte> sockaddr)
+    public static (IPAddress Address, int Port)? ParseInet(ReadOnlySpan<byte> sockaddr) => ParseInet(sockaddr, false);
+
+    /// <summary><see cref="ParseInet(ReadOnlySpan{byte})"/>; with
+    /// <paramref name="unspecIsInet"/>, AF_UNSPEC reads as AF_INET, as the
+    /// kernel reads it for a datagram sent on an IPv4 socket.</summary>
+    public static (IPAddress Address, int Port)? ParseInet(ReadOnlySpan<byte> sockaddr, bool unspecIsInet)
     {
         if (sockaddr.Length < 2)
             return null;
         int family = BinaryPrimitives.ReadUInt16LittleEndian(sockaddr);
+        if (family == AfUnspec && unspecIsInet)
+            family = SocketKind.AfInet;
         if (family == SocketKind.AfInet && sockaddr.Length >= 8)
             return (new IPAddress(sockaddr.Slice(4, 4)), BinaryPrimitives.ReadUInt16BigEndian(sockaddr[2..]));
         if (family == SocketKind.AfInet6 && sockaddr.Length >= 24)
@@ -80,7 +113,18 @@ internal static class AttemptClassifier
             return null;
         var path = sockaddr[2..];
         int end = path.IndexOf((byte)0);
-        return Encoding.UTF8.GetString(end < 0 ? path : path[..end]);
+        return UserText.Decode(end < 0 ? path : path[..end]);
+    }
+
+    /// <summary>The raw bytes of a path-based sockaddr_un's path (see
+    /// <see cref="ParseUnixPath"/>).</summary>
+    public static byte[] RawUnixPath(ReadOnlySpan<byte> sockaddr)
+    {
+        if (sockaddr.Length < 3)
+            return [];
+        var path = sockaddr[2..];
+        int end = path.IndexOf((byte)0);
+        return (end < 0 ? path : path[..end]).ToArray();
     }
 
     /// <summary>Inside nonet these stay inside: the loopback, and the
@@ -112,8 +156,10 @@ internal static class AttemptClassifier
     /// a nameserver's port 53 is a lookup: <see cref="Destination.DnsName"/>
     /// is then filled by the caller from the payload.
     /// </summary>
+    /// <param name="left">the socket was made outside the namespace: even
+    /// the loopback is then the host's, and nonet's nameserver not there</param>
     public static Destination? Classify(CallKind call, SocketKind socket, ReadOnlySpan<byte> sockaddr, bool named, int flags,
-        IReadOnlyCollection<IPAddress> nameservers)
+        IReadOnlyCollection<IPAddress> nameservers, bool left = false)
     {
         if (socket.Domain == SocketKind.AfUnix)
         {
@@ -123,19 +169,25 @@ internal static class AttemptClassifier
         }
         if (socket.Domain is not (SocketKind.AfInet or SocketKind.AfInet6))
             return null;
-        if (ParseInet(sockaddr) is not var (address, port))
+        // connect() with AF_UNSPEC dissolves an association; a datagram
+        // sent on an IPv4 socket with AF_UNSPEC goes out as AF_INET.
+        if (ParseInet(sockaddr, named && call != CallKind.Connect && socket.Domain == SocketKind.AfInet) is not var (address, port))
             return null;
         string protocol = ProtocolName(socket);
         bool stream = socket.Type is SocketKind.SockStream or SocketKind.SockSeqpacket;
         if (stream && call != CallKind.Connect && !(named && (flags & MsgFastOpen) != 0))
             return null;
+        if (left)
+            return new Destination(protocol, address, HasPort(protocol) ? port : null, null) { Left = true };
         bool nameserver = Contains(nameservers, address);
         bool dns = nameserver && port == DnsPort && protocol is "udp" or "tcp";
         if (!dns && IsLocal(address))
             return null;
         // A datagram socket connected to a nameserver (which is local
-        // inside) sends nothing yet: its datagrams are what count.
-        if (!stream && call == CallKind.Connect && nameserver)
+        // inside) sends nothing yet: its datagrams are what count.  A TCP
+        // connection to a nameserver's port 53 reaches nonet's: its
+        // queries are recorded, with their names, as nonet answers them.
+        if (call == CallKind.Connect && (nameserver && !stream || dns && stream))
             return null;
         return new Destination(protocol, address, HasPort(protocol) ? port : null, null);
     }

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using System.Net;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -34,14 +35,32 @@ internal sealed unsafe class AttemptRecorder : IReadyHandler, IDisposable
     private static readonly (int Connect, int SendTo, int SendMsg, int SendMmsg) Calls =
         RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? (203, 206, 211, 269) : (42, 44, 46, 307);
 
-    // AUDIT_ARCH_AARCH64 or AUDIT_ARCH_X86_64, and x32's bit in the call number.
-    private static readonly uint NativeArch = RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? 0xc00000b7 : 0xc000003e;
-    private const int X32Bit = 0x40000000;
+    private const int MaxPendingQueries = 256;
+    private const int MaxLookupConnections = 256;
 
     private readonly IReadOnlyCollection<IPAddress> nameservers;
     private readonly int fileFd;
     private int listener = -1;
     private EventLoop? loop;
+
+    /// <summary>The namespace's sock_diag socket (see launcher/report.c), and its cookie.</summary>
+    private NamespaceSockets? inside;
+    private ulong insideCookie;
+
+    /// <summary>One descriptor held back, freed when nonet has no other, so
+    /// that a call it cannot inspect is still recorded with its process.</summary>
+    private readonly DescriptorReserve reserve = new();
+
+    /// <summary>Queries recorded from a send's payload, which nonet's
+    /// nameserver will then answer: it records the others.</summary>
+    private readonly List<(string Name, string? Type, ushort Id)> pendingQueries = [];
+
+    /// <summary>Sockets connected to a nameserver's port 53 (their inode),
+    /// and who connected them: the process of a query sent with write().</summary>
+    private readonly Dictionary<ulong, (int Pid, string Command)> lookupConnections = [];
+    private int lastLookupPid;
+
+    private readonly Dictionary<Destination, byte[]> rawPaths = [];
 
     public ReportTally Tally { get; } = new();
 
@@ -78,7 +97,10 @@ internal sealed unsafe class AttemptRecorder : IReadyHandler, IDisposable
             if (Receive(listener, out var n) != 0)
                 continue;
             if (n.Pid == childPid && n.Nr == Calls.Connect && (int)n.Args[0] == -1)
+            {
+                TakeNamespaceSockets(childPid, (int)n.Args[2]);
                 return Return(listener, n.Id, 0);
+            }
             Continue(listener, n.Id);
         }
     }
@@ -109,18 +131,77 @@ internal sealed unsafe class AttemptRecorder : IReadyHandler, IDisposable
             HandleOne();
     }
 
+    /// <summary>The launcher's child's NETLINK_SOCK_DIAG socket, made
+    /// inside (its descriptor <paramref name="childFd"/>, or -1).</summary>
+    private void TakeNamespaceSockets(int childPid, int childFd)
+    {
+        if (childFd < 0)
+            return;
+        int pidfd = PidfdOpen(childPid, 0);
+        if (pidfd < 0)
+            return;
+        inside = NamespaceSockets.Adopt(PidfdGetfd(pidfd, childFd));
+        Sockets.close(pidfd);
+        insideCookie = inside?.Cookie ?? 0;
+    }
+
+    /// <summary>
+    /// nonet's nameserver answered a query (DnsResponder.Answered).  One
+    /// that a recorded send carried is already in the report; any other
+    /// came by write(), writev(), sendfile(), send() on a connected socket
+    /// or TCP, and is recorded now, with the process that connected the
+    /// socket where nonet saw that connect().
+    /// </summary>
+    public void OnDnsAnswered(AnsweredQuery query)
+    {
+        string name = query.Question.Name, type = query.Question.TypeName;
+        int pending = pendingQueries.FindIndex(q => q.Id == query.Id && q.Name == name && q.Type == type);
+        if (pending >= 0 && !query.Tcp)
+        {
+            pendingQueries.RemoveAt(pending);
+            return;
+        }
+        if (AttemptClassifier.ParseInet(query.Server) is not var (server, port))
+            return;
+        var (pid, command) = LookupSender(query);
+        var destination = new Destination(query.Tcp ? "tcp" : "udp", server, port, null) { DnsName = name, DnsType = type };
+        Record(new Attempt(DateTime.UtcNow, destination, pid, command, CallKind.Write));
+    }
+
+    /// <summary>The process that connected the sender's socket: its inode
+    /// from the namespace's socket table (/proc/PID/net/*), by the sender's
+    /// port, then the connect() that nonet saw.</summary>
+    private (int Pid, string Command) LookupSender(AnsweredQuery query)
+    {
+        if (AttemptClassifier.ParseInet(query.Sender) is not var (address, port))
+            return (0, UnknownProcess);
+        foreach (int pid in new[] { lastLookupPid }.Concat(lookupConnections.Values.Select(v => v.Pid)).Distinct())
+        {
+            if (pid > 0 && SocketTable.Inode(pid, query.Tcp, address, port) is { } inode)
+                return lookupConnections.TryGetValue(inode, out var who) ? who : (0, UnknownProcess);
+        }
+        return (0, UnknownProcess);
+    }
+
+    /// <summary>A socket connected to a nameserver's port 53 sends its
+    /// queries later, maybe with write(): who connected it is kept.</summary>
+    private void NoteLookupConnection(int pid, TheirSocket socket, byte[] address)
+    {
+        if (AttemptClassifier.ParseInet(address) is not var (ip, port) || port != AttemptClassifier.DnsPort || !nameservers.Contains(ip))
+            return;
+        if (socket.Inode is not { } inode)
+            return;
+        if (lookupConnections.Count >= MaxLookupConnections)
+            lookupConnections.Clear();
+        lookupConnections[inode] = ProcessNames.Of(pid);
+        lastLookupPid = pid;
+    }
+
     private void HandleOne()
     {
         if (Receive(listener, out var n) != 0)
             return; // ENOENT: the caller was killed meanwhile
-        if (n.Arch != NativeArch || (n.Nr & X32Bit) != 0)
-        {
-            // A 32-bit (i386, arm32) or x32 network call, which the filter
-            // hands over whole (launcher/filter.c): refused, as on a kernel
-            // without that ABI, since its layouts are not read here.
-            Fail(listener, n.Id, Tmds.Linux.LibC.ENOSYS);
-            return;
-        }
+        int refused = Verdict(n);
         try
         {
             Inspect(n);
@@ -132,12 +213,32 @@ internal sealed unsafe class AttemptRecorder : IReadyHandler, IDisposable
         }
         finally
         {
-            Continue(listener, n.Id);
+            if (refused != 0)
+                Refuse(listener, n.Id, refused);
+            else
+                Continue(listener, n.Id);
         }
     }
 
-    private void Inspect(in Notification n)
+    /// <summary>
+    /// What the call's answer is besides carrying it out: 0, or the errno a
+    /// call fails with unread.  A 32-bit (i386) or x32 call, whose layouts
+    /// nonet does not read, fails with ENOSYS (recorded by
+    /// <see cref="Inspect"/>), as on a kernel without that ABI.
+    /// </summary>
+    internal static int Verdict(in Notification n) =>
+        ForeignCalls.Name(n.Arch, n.Nr, n.Args[0], ForeignCalls.Native) is null ? 0 : Errno.ENOSYS;
+
+    internal void Inspect(in Notification n)
     {
+        int pid = (int)n.Pid;
+        rawPaths.Clear();
+        if (ForeignCalls.Name(n.Arch, n.Nr, n.Args[0], ForeignCalls.Native) is { } foreign)
+        {
+            var (foreignTgid, foreignCommand) = ProcessNames.Of(pid);
+            Record(new Attempt(DateTime.UtcNow, Destination.Unread(ForeignCalls.Refused), foreignTgid, foreignCommand, CallKind.Foreign) { CallText = foreign });
+            return;
+        }
         CallKind call;
         if (n.Nr == Calls.Connect) call = CallKind.Connect;
         else if (n.Nr == Calls.SendTo) call = CallKind.SendTo;
@@ -145,37 +246,52 @@ internal sealed unsafe class AttemptRecorder : IReadyHandler, IDisposable
         else if (n.Nr == Calls.SendMmsg) call = CallKind.SendMmsg;
         else return;
 
-        int pid = (int)n.Pid;
-        using var memory = ProcessMemory.Open(pid);
+        using var memory = ProcessMemory.Open(pid, out int memoryError);
         if (memory is null)
+        {
+            // Not readable to nonet (a non-dumpable process, nonet out of
+            // descriptors): what is known is recorded, never nothing.
+            RecordUnread(n, call, memoryError);
             return;
-        // A connect() or sendto() to the loopback is decided by its address alone.
+        }
+        // A connect() or sendto() to the loopback is decided by its address
+        // alone, unless the socket was made outside the namespace.
         (ulong At, ulong Length) named = call == CallKind.Connect ? (n.Args[1], n.Args[2])
             : call == CallKind.SendTo ? (n.Args[4], n.Args[5]) : (0, 0);
-        if (named.At != 0 && AttemptClassifier.StaysInside(memory.Read(named.At, (int)Math.Min(named.Length, MaxAddress)), nameservers))
+        bool loopback = named.At != 0 && AttemptClassifier.StaysInside(memory.Read(named.At, (int)Math.Min(named.Length, MaxAddress)), nameservers);
+        if (loopback && insideCookie == 0)
             return;
-        using var socket = TheirSocket.Open(pid, (int)n.Args[0]);
-        if (socket is null || socket.Kind.Domain is not (SocketKind.AfInet or SocketKind.AfInet6 or SocketKind.AfUnix))
+        using var socket = TheirSocket.Open(pid, (int)n.Args[0], out int socketError);
+        if (socket is null)
+        {
+            if (socketError is Errno.EPERM or Errno.EMFILE or Errno.ENFILE)
+                RecordUnread(n, call, socketError);
+            return; // EBADF, ENOTSOCK: the call fails as it is
+        }
+        if (socket.Kind.Domain is not (SocketKind.AfInet or SocketKind.AfInet6 or SocketKind.AfUnix))
+            return;
+        bool left = socket.Kind.Domain != SocketKind.AfUnix && insideCookie != 0 && socket.NetnsCookie is var c && c != 0 && c != insideCookie;
+        if (loopback && !left)
             return;
 
         var found = new List<Destination>();
         switch (call)
         {
             case CallKind.Connect:
-                Add(found, call, socket, memory.Read(n.Args[1], (int)Math.Min(n.Args[2], MaxAddress)), true, 0, 0, 0);
+                Add(found, call, socket, memory.Read(n.Args[1], (int)Math.Min(n.Args[2], MaxAddress)), true, 0, 0, 0, left);
                 break;
             case CallKind.SendTo:
-                AddSend(found, call, socket, memory, n.Args[4], n.Args[5], (int)n.Args[3], n.Args[1], n.Args[2]);
+                AddSend(found, call, socket, memory, n.Args[4], n.Args[5], (int)n.Args[3], n.Args[1], n.Args[2], left);
                 break;
             case CallKind.SendMsg:
-                AddMessage(found, call, socket, memory, n.Args[1], (int)n.Args[2]);
+                AddMessage(found, call, socket, memory, n.Args[1], (int)n.Args[2], left);
                 break;
             case CallKind.SendMmsg:
                 int count = (int)Math.Min(n.Args[2], MaxMessages);
                 for (int i = 0; i < count; i++)
                 {
                     int before = found.Count;
-                    if (!AddMessage(found, call, socket, memory, n.Args[1] + (ulong)(i * MmsgHdrSize), (int)n.Args[3]))
+                    if (!AddMessage(found, call, socket, memory, n.Args[1] + (ulong)(i * MmsgHdrSize), (int)n.Args[3], left))
                         break;
                     // The kernel stops at the first message that fails, and
                     // every message to the outside fails.
@@ -184,6 +300,8 @@ internal sealed unsafe class AttemptRecorder : IReadyHandler, IDisposable
                 }
                 break;
         }
+        if (call == CallKind.Connect && !left && found.Count == 0)
+            NoteLookupConnection(pid, socket, memory.Read(n.Args[1], (int)Math.Min(n.Args[2], MaxAddress)));
         if (found.Count == 0 || !StillValid(listener, n.Id))
             return;
 
@@ -191,13 +309,33 @@ internal sealed unsafe class AttemptRecorder : IReadyHandler, IDisposable
         var now = DateTime.UtcNow;
         foreach (var destination in found)
         {
-            if (destination.Path is { } path && !ProcessNames.IsSocketFor(tgid, path))
-                continue; // no socket there (nonet hides the resolvers'): the call fails
-            Record(new Attempt(now, destination, tgid, command, call));
+            if (destination.Path is { } path && !CallerPaths.ReachesOutside(pid, tgid, rawPaths[destination], inside))
+                continue; // no socket there (nonet hides the resolvers'), or one of this run's
+            if (destination.DnsName is not null && pendingQueries.Count < MaxPendingQueries)
+                pendingQueries.Add((destination.DnsName, destination.DnsType, destination.DnsId));
+            Record(new Attempt(now, destination with { DnsId = 0 }, tgid, command, call));
         }
     }
 
-    private bool AddMessage(List<Destination> found, CallKind call, TheirSocket socket, ProcessMemory memory, ulong header, int flags)
+    /// <summary>A call nonet could not read: its process and call, and why.</summary>
+    private void RecordUnread(in Notification n, CallKind call, int error)
+    {
+        if (error is Errno.ENOENT or Errno.ESRCH || !StillValid(listener, n.Id))
+            return; // the caller is gone: its call was never made
+        bool exhausted = error is Errno.EMFILE or Errno.ENFILE;
+        if (exhausted)
+            reserve.Release(); // so that /proc/PID/status can still be read
+        var (tgid, command) = ProcessNames.Of((int)n.Pid);
+        Record(new Attempt(DateTime.UtcNow, Destination.Unread(exhausted ? Uninspected : Unreadable), tgid, command, call));
+        if (exhausted)
+            reserve.Take();
+    }
+
+    public const string Unreadable = "destination unreadable";
+    public const string UnknownProcess = "(process unknown)";
+    public const string Uninspected = "uninspected (nonet had no descriptor left)";
+
+    private bool AddMessage(List<Destination> found, CallKind call, TheirSocket socket, ProcessMemory memory, ulong header, int flags, bool left)
     {
         var h = memory.Read(header, MsgHdrSize);
         if (h.Length < MsgHdrSize)
@@ -216,27 +354,29 @@ internal sealed unsafe class AttemptRecorder : IReadyHandler, IDisposable
                 dataLength = BitConverter.ToUInt64(first, 8);
             }
         }
-        AddSend(found, call, socket, memory, name, nameLength, flags, data, dataLength);
+        AddSend(found, call, socket, memory, name, nameLength, flags, data, dataLength, left);
         return true;
     }
 
     private void AddSend(List<Destination> found, CallKind call, TheirSocket socket, ProcessMemory memory,
-        ulong name, ulong nameLength, int flags, ulong data, ulong dataLength)
+        ulong name, ulong nameLength, int flags, ulong data, ulong dataLength, bool left)
     {
         bool named = name != 0 && nameLength > 0;
         byte[] address = named ? memory.Read(name, (int)Math.Min(nameLength, MaxAddress)) : socket.Peer();
-        Add(found, call, socket, address, named, flags, data, dataLength, memory);
+        Add(found, call, socket, address, named, flags, data, dataLength, left, memory);
     }
 
     private void Add(List<Destination> found, CallKind call, TheirSocket socket, byte[] address, bool named, int flags,
-        ulong data, ulong dataLength, ProcessMemory? memory = null)
+        ulong data, ulong dataLength, bool left, ProcessMemory? memory = null)
     {
-        var destination = AttemptClassifier.Classify(call, socket.Kind, address, named, flags, nameservers);
+        var destination = AttemptClassifier.Classify(call, socket.Kind, address, named, flags, left ? [] : nameservers, left);
         if (destination is null)
             return;
         if (memory is not null && AttemptClassifier.IsDnsDatagram(destination, nameservers) && data != 0
-            && DnsMessage.ParseQuery(memory.Read(data, (int)Math.Min(dataLength, MaxDnsPayload))) is { Question: { } question })
-            destination = destination with { DnsName = question.Name, DnsType = question.TypeName };
+            && DnsMessage.ParseQuery(memory.Read(data, (int)Math.Min(dataLength, MaxDnsPayload))) is { Question: { } question } query)
+            destination = destination with { DnsName = question.Name, DnsType = question.TypeName, DnsId = query.Id };
+        if (destination.Path is not null)
+            rawPaths[destination] = AttemptClassifier.RawUnixPath(address);
         found.Add(destination);
     }
 
@@ -269,6 +409,9 @@ internal sealed unsafe class AttemptRecorder : IReadyHandler, IDisposable
             Sockets.close(listener);
         }
         listener = -1;
+        inside?.Dispose();
+        inside = null;
+        reserve.Release();
     }
 
     /// <summary>A copy of the caller's socket (pidfd_getfd), to ask it what
@@ -289,19 +432,24 @@ internal sealed unsafe class AttemptRecorder : IReadyHandler, IDisposable
 
         public SocketKind Kind { get; }
 
-        public static TheirSocket? Open(int tid, int targetFd)
+        public static TheirSocket? Open(int tid, int targetFd, out int error)
         {
+            error = Errno.EBADF;
             if (targetFd < 0)
                 return null;
             // The caller may be a thread other than its process's first:
             // PIDFD_THREAD (Linux 6.9), else the process, whose descriptors
             // its threads share.
             int pidfd = PidfdOpen(tid, PidfdThread);
-            if (pidfd < 0)
+            if (pidfd < 0 && LastError is not (Errno.EMFILE or Errno.ENFILE))
                 pidfd = PidfdOpen(ProcessNames.Of(tid).Tgid, 0);
             if (pidfd < 0)
+            {
+                error = LastError;
                 return null;
+            }
             int fd = PidfdGetfd(pidfd, targetFd);
+            error = fd < 0 ? LastError : 0;
             Sockets.close(pidfd);
             if (fd < 0)
                 return null;
@@ -318,6 +466,19 @@ internal sealed unsafe class AttemptRecorder : IReadyHandler, IDisposable
         {
             int value = 0, length = sizeof(int);
             return Sockets.getsockopt(fd, Sockets.SOL_SOCKET, name, &value, &length) == 0 ? value : -1;
+        }
+
+        /// <summary>The cookie of the network namespace it was made in, or 0.</summary>
+        public ulong NetnsCookie => NamespaceSockets.CookieOf(fd);
+
+        /// <summary>Its inode (sockfs), as /proc/PID/net/* lists it.</summary>
+        public ulong? Inode
+        {
+            get
+            {
+                Tmds.Linux.stat st;
+                return Tmds.Linux.LibC.fstat(fd, &st) == 0 ? (ulong)st.st_ino : null;
+            }
         }
 
         public byte[] Peer()
@@ -339,9 +500,10 @@ internal sealed unsafe class AttemptRecorder : IReadyHandler, IDisposable
 
         private ProcessMemory(int fd) => this.fd = fd;
 
-        public static ProcessMemory? Open(int tid)
+        public static ProcessMemory? Open(int tid, out int error)
         {
             int fd = ProcessNames.OpenProc(tid, "mem");
+            error = fd < 0 ? Tmds.Linux.LibC.errno : 0;
             return fd < 0 ? null : new ProcessMemory(fd);
         }
 
@@ -390,36 +552,24 @@ internal static unsafe class ProcessNames
                     tgid = t;
             }
         }
-        string command = Read($"/proc/{tgid}/comm")?.TrimEnd('\n') ?? "?";
-        if (Encoding.UTF8.GetByteCount(command) >= CommLength && Read($"/proc/{tgid}/cmdline") is { Length: > 0 } cmdline)
+        // The kernel ends the name with one newline; the name itself may
+        // hold any byte but NUL (prctl(PR_SET_NAME)): kept as it is, for the
+        // summary and the JSON to escape.
+        byte[] comm = RawFile.ReadHead(FilePath.Of($"/proc/{tgid}/comm"), 64);
+        if (comm.Length == 0)
+            return (tgid, "?");
+        var name = comm.AsSpan(0, comm[^1] == (byte)'\n' ? comm.Length - 1 : comm.Length);
+        string command = UserText.Decode(name);
+        if (name.Length >= CommLength && RawFile.ReadHead(FilePath.Of($"/proc/{tgid}/cmdline"), 4096) is { Length: > 0 } cmdline)
         {
-            string argv0 = cmdline.Split('\0')[0];
-            string last = argv0[(argv0.LastIndexOf('/') + 1)..];
+            var argv0 = cmdline.AsSpan();
+            int end = argv0.IndexOf((byte)0);
+            if (end >= 0)
+                argv0 = argv0[..end];
+            var last = argv0[(argv0.LastIndexOf((byte)'/') + 1)..];
             if (last.Length > 0)
-                command = last;
+                command = UserText.Decode(last);
         }
         return (tgid, command);
-    }
-
-    /// <summary>Whether <paramref name="path"/>, as the process sees it
-    /// (its root, its mounts, its working directory), is a Unix socket.</summary>
-    public static bool IsSocketFor(int pid, string path)
-    {
-        // Through its root, and with its symbolic links resolved there
-        // (RESOLVE_IN_ROOT): /var/run -> /run must not lead to the host's.
-        int root = OpenProc(pid, path.StartsWith('/') ? "root" : "cwd");
-        if (root < 0)
-            return false;
-        byte[] name = Encoding.UTF8.GetBytes(path.TrimStart('/') + "\0");
-        int fd;
-        fixed (byte* n = name)
-            fd = Seccomp.OpenInRoot(root, n, Seccomp.O_PATH | Tmds.Linux.LibC.O_CLOEXEC);
-        Sockets.close(root);
-        if (fd < 0)
-            return false;
-        Tmds.Linux.stat st;
-        int rc = Tmds.Linux.LibC.fstat(fd, &st);
-        Sockets.close(fd);
-        return rc == 0 && (st.st_mode & 0xf000) == 0xc000; // S_IFSOCK
     }
 }

@@ -19,10 +19,15 @@ internal static class ReportJson
         CallKind.Connect => "connect",
         CallKind.SendTo => "sendto",
         CallKind.SendMsg => "sendmsg",
-        _ => "sendmmsg",
+        CallKind.SendMmsg => "sendmmsg",
+        CallKind.Write => "write",
+        _ => "foreign",
     };
 
-    /// <summary>The line, with its newline, as UTF-8.</summary>
+    /// <summary>The line, with its newline, as UTF-8.  The command's own
+    /// strings (its name, a socket's path) are JSON strings: control
+    /// characters escaped by the writer, bytes that are not UTF-8 as \xNN
+    /// text (<see cref="UserText.Decode"/>).</summary>
     public static byte[] Line(Attempt attempt)
     {
         var buffer = new ArrayBufferWriter<byte>(256);
@@ -31,16 +36,22 @@ internal static class ReportJson
             var d = attempt.Destination;
             writer.WriteStartObject();
             writer.WriteString("time", TimeText(attempt.Time));
-            writer.WriteString("protocol", d.Protocol);
+            if (d.Note is null)
+                writer.WriteString("protocol", d.Protocol);
             if (d.Path is { } path)
                 writer.WriteString("path", path);
             if (d.Address is { } address)
                 writer.WriteString("address", address.ToString());
             if (d.Port is { } port)
                 writer.WriteNumber("port", port);
-            writer.WriteNumber("pid", attempt.Pid);
+            if (d.Note is { } note)
+                writer.WriteString("note", note);
+            if (d.Left)
+                writer.WriteBoolean("left", true);
+            if (attempt.Pid > 0)
+                writer.WriteNumber("pid", attempt.Pid);
             writer.WriteString("command", attempt.Command);
-            writer.WriteString("call", CallName(attempt.Call));
+            writer.WriteString("call", attempt.CallText ?? CallName(attempt.Call));
             if (d.DnsName is { } name)
             {
                 writer.WriteStartObject("dns");

@@ -7,7 +7,8 @@ namespace Nonet.Report;
 
 /// <summary>
 /// The attempts grouped by destination (protocol, address and port or path,
-/// DNS question), each with its count and the processes that made it, in the
+/// the name looked up: its A and AAAA queries are one destination, with
+/// both types), each with its count and the processes that made it, in the
 /// order first seen.  Bounded: past <see cref="MaxGroups"/> destinations,
 /// further ones are only counted.
 /// </summary>
@@ -19,6 +20,7 @@ internal sealed class ReportTally
     internal sealed class Group(Destination destination)
     {
         public Destination Destination { get; } = destination;
+        public List<string> DnsTypes { get; } = [];
         public long Count { get; set; }
         public List<(int Pid, string Command)> Processes { get; } = [];
         public int MoreProcesses { get; set; }
@@ -37,18 +39,21 @@ internal sealed class ReportTally
     public void Add(Attempt attempt)
     {
         Attempts++;
-        if (!groups.TryGetValue(attempt.Destination, out var group))
+        var key = attempt.Destination with { DnsType = null };
+        if (!groups.TryGetValue(key, out var group))
         {
             if (groups.Count >= MaxGroups)
             {
                 Ungrouped++;
                 return;
             }
-            group = new Group(attempt.Destination);
-            groups.Add(attempt.Destination, group);
+            group = new Group(key);
+            groups.Add(key, group);
             order.Add(group);
         }
         group.Count++;
+        if (attempt.Destination.DnsType is { } type && !group.DnsTypes.Contains(type) && group.DnsTypes.Count < MaxProcessesPerGroup)
+            group.DnsTypes.Add(type);
         if (!group.Processes.Contains((attempt.Pid, attempt.Command)))
         {
             if (group.Processes.Count < MaxProcessesPerGroup)
@@ -62,15 +67,20 @@ internal sealed class ReportTally
 /// <summary>
 /// The summary --report prints on stderr when the command has ended: one
 /// line "none", or a header, then one line per destination, the Unix sockets
-/// in a section of their own.  Pure.
+/// in a section of their own.  What the command chose (its processes'
+/// names, socket paths) is shown as nonet shows user text
+/// (<see cref="UserText.Show(string)"/>): no byte of it can start a line or
+/// drive the terminal.  Pure.
 /// </summary>
 internal static class ReportSummary
 {
     private const int ProcessesShown = 3;
 
-    /// <summary>The lines, without the "nonet: " prefix.</summary>
-    public static IReadOnlyList<string> Lines(ReportTally tally)
+    /// <summary>The lines, without the "nonet: " prefix; × only in a UTF-8
+    /// locale (<paramref name="utf8"/>), else x.</summary>
+    public static IReadOnlyList<string> Lines(ReportTally tally, bool utf8 = true)
     {
+        string times = utf8 ? "×" : "x";
         if (tally.Attempts == 0)
             return ["report: none (no attempt to reach outside the namespace)"];
         var lines = new List<string>();
@@ -78,11 +88,11 @@ internal static class ReportSummary
         var unix = tally.Groups.Where(g => g.Destination.IsUnix).ToList();
         long networkCount = network.Sum(g => g.Count);
         long unixCount = unix.Sum(g => g.Count);
-        var rows = network.Concat(unix).Select(g => (Group: g, Where: Where(g.Destination), Count: g.Count.ToString(CultureInfo.InvariantCulture))).ToList();
+        var rows = network.Concat(unix).Select(g => (Group: g, Where: Where(g), Count: g.Count.ToString(CultureInfo.InvariantCulture))).ToList();
         int whereWidth = rows.Count == 0 ? 0 : rows.Max(r => r.Where.Length);
         int countWidth = rows.Count == 0 ? 0 : rows.Max(r => r.Count.Length);
         string Row((ReportTally.Group Group, string Where, string Count) r) =>
-            $"  {r.Group.Destination.Protocol,-6} {r.Where.PadRight(whereWidth)}  {r.Count.PadLeft(countWidth)}×  {Processes(r.Group)}";
+            $"  {r.Group.Destination.Protocol,-6} {r.Where.PadRight(whereWidth)}  {r.Count.PadLeft(countWidth)}{times}  {Processes(r.Group)}";
 
         if (network.Count > 0 || unix.Count == 0)
         {
@@ -101,12 +111,21 @@ internal static class ReportSummary
         return lines;
     }
 
-    private static string Where(Destination d) =>
-        d.DnsName is { } name ? $"{d.Show()}  {name} {d.DnsType}" : d.Show();
+    private static string Where(ReportTally.Group group)
+    {
+        var d = group.Destination;
+        string where = UserText.Show(d.Show());
+        if (d.DnsName is { } name)
+            where += $"  {UserText.Show(name)} {string.Join(",", group.DnsTypes)}";
+        if (d.Left)
+            where += "  (left: the host's loopback)";
+        return where;
+    }
 
     private static string Processes(ReportTally.Group group)
     {
-        var shown = group.Processes.Take(ProcessesShown).Select(p => $"pid {p.Pid} {p.Command}");
+        var shown = group.Processes.Take(ProcessesShown)
+            .Select(p => p.Pid > 0 ? $"pid {p.Pid} {UserText.Show(p.Command)}" : UserText.Show(p.Command));
         int more = group.Processes.Count - ProcessesShown + group.MoreProcesses;
         return string.Join(", ", shown) + (more > 0 ? $" (+{more} more)" : "");
     }

@@ -91,7 +91,7 @@ public sealed class ReportUnitTests
         yield return Case("TCP connect to ::ffff:127.0.0.1", CallKind.Connect, Tcp6, In6("::ffff:127.0.0.1", 80), true, null);
         yield return Case("TCP connect to 0.0.0.0", CallKind.Connect, Tcp4, In4("0.0.0.0", 80), true, null);
         yield return Case("TCP send on a connected socket", CallKind.SendTo, Tcp4, In4("192.0.2.1", 80), false, null);
-        yield return Case("TCP connect to a nameserver's port 53", CallKind.Connect, Tcp4, In4("127.0.0.53", 53), true, "tcp 127.0.0.53:53");
+        yield return Case("TCP connect to a nameserver's port 53 (its queries count, as answered)", CallKind.Connect, Tcp4, In4("127.0.0.53", 53), true, null);
         yield return Case("TCP connect to a nameserver's other port", CallKind.Connect, Tcp4, In4("10.0.0.53", 80), true, "tcp 10.0.0.53:80");
         yield return Case("UDP datagram outside", CallKind.SendTo, Udp4, In4("198.51.100.1", 9), true, "udp 198.51.100.1:9");
         yield return Case("UDP connect outside", CallKind.Connect, Udp4, In4("198.51.100.1", 9), true, "udp 198.51.100.1:9");
