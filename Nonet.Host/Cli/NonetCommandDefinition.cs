@@ -58,13 +58,13 @@ internal sealed class NonetCommandDefinition
     };
     public Option<string[]> Forward { get; } = new("--forward")
     {
-        Description = "Inside, localhost:INNERPORT (default PORT) leads to HOSTADDR:PORT outside (HOSTADDR default 127.0.0.1)",
+        Description = "Inside, port INNERPORT (default PORT) leads to HOSTADDR:PORT (default 127.0.0.1) outside",
         HelpName = "[INNERPORT:][HOSTADDR:]PORT",
         AllowMultipleArgumentsPerToken = false,
     };
     public Option<string[]> Publish { get; } = new("--publish")
     {
-        Description = "Outside, localhost:OUTERPORT (default INNERPORT) leads to the command's server on INNERPORT inside",
+        Description = "Outside, port OUTERPORT (default INNERPORT) leads to the command's port INNERPORT inside",
         HelpName = "[OUTERPORT:]INNERPORT",
         AllowMultipleArgumentsPerToken = false,
     };
