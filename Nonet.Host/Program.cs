@@ -99,7 +99,7 @@ internal static class Program
         switch (command.Mode)
         {
             case Mode.PrintConfig:
-                return PrintConfig(configuration, PlanFor(configuration, command), command.Json);
+                return PrintConfig(configuration, command, PlanFor(configuration, command));
             case Mode.Version:
                 return PrintVersion(configuration);
             case Mode.SelfTest:
@@ -183,10 +183,11 @@ internal static class Program
         return ExitCodes.Success;
     }
 
-    private static int PrintConfig(NonetConfiguration configuration, ForwardingPlan plan, bool json)
+    private static int PrintConfig(NonetConfiguration configuration, ParsedCommandLine command, ForwardingPlan plan)
     {
-        var settings = ConfigReport.Effective(configuration, RawProcess.GetEnvironmentVariable("SHELL"), HostExecutable.Parent());
-        StdStreams.Out.Write(json
+        var settings = ConfigReport.Effective(configuration, RawProcess.GetEnvironmentVariable("SHELL"), HostExecutable.Parent(),
+            command.Forwards, command.Publishes);
+        StdStreams.Out.Write(command.Json
             ? ConfigReport.RenderJson(configuration.Files, settings, plan)
             : ConfigReport.RenderText(configuration.Files, settings, plan));
         return ExitCodes.Success;
