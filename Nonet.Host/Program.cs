@@ -37,6 +37,15 @@ internal static class Program
             StdStreams.Flush();
             return status;
         }
+        catch (OutputException e) when (e is { Fd: 1, Errno: Errno.EPIPE })
+        {
+            // Whoever read nonet's output has gone ('nonet --help | head -1'):
+            // end silently, killed by SIGPIPE as coreutils are (the runtime
+            // ignores it, so the write failed with EPIPE instead).
+            Launch.Prestart.Cancel();
+            DieOfSigpipe();
+            return 128 + Tmds.Linux.LibC.SIGPIPE;
+        }
         catch (NonetException e)
         {
             StdStreams.Error(e.Message);
@@ -59,6 +68,20 @@ internal static class Program
             // command not found, say) ends before nonet does.
             Launch.Prestart.Cancel();
         }
+    }
+
+    /// <summary>SIGPIPE's default action, for this process: the shell sees
+    /// status 141, as after 'ls --help | true'.</summary>
+    private static unsafe void DieOfSigpipe()
+    {
+        Tmds.Linux.sigaction action = default;
+        action.sa_handler = Tmds.Linux.LibC.SIG_DFL;
+        Tmds.Linux.LibC.sigaction(Tmds.Linux.LibC.SIGPIPE, &action, null);
+        Tmds.Linux.sigset_t pipe;
+        Tmds.Linux.LibC.sigemptyset(&pipe);
+        Tmds.Linux.LibC.sigaddset(&pipe, Tmds.Linux.LibC.SIGPIPE);
+        Tmds.Linux.LibC.pthread_sigmask(Tmds.Linux.LibC.SIG_UNBLOCK, &pipe, null);
+        Tmds.Linux.LibC.raise(Tmds.Linux.LibC.SIGPIPE); // this thread's: it ends here
     }
 
     /// <summary>The errno behind a failed system call or file operation.
@@ -99,7 +122,7 @@ internal static class Program
         switch (command.Mode)
         {
             case Mode.PrintConfig:
-                return PrintConfig(configuration, PlanFor(configuration, command), command.Json);
+                return PrintConfig(configuration, command, PlanFor(configuration, command));
             case Mode.Version:
                 return PrintVersion(configuration);
             case Mode.SelfTest:
@@ -201,10 +224,11 @@ internal static class Program
         return ExitCodes.Success;
     }
 
-    private static int PrintConfig(NonetConfiguration configuration, ForwardingPlan plan, bool json)
+    private static int PrintConfig(NonetConfiguration configuration, ParsedCommandLine command, ForwardingPlan plan)
     {
-        var settings = ConfigReport.Effective(configuration, RawProcess.GetEnvironmentVariable("SHELL"), HostExecutable.Parent());
-        StdStreams.Out.Write(json
+        var settings = ConfigReport.Effective(configuration, RawProcess.GetEnvironmentVariable("SHELL"), HostExecutable.Parent(),
+            command.Forwards, command.Publishes);
+        StdStreams.Out.Write(command.Json
             ? ConfigReport.RenderJson(configuration.Files, settings, plan)
             : ConfigReport.RenderText(configuration.Files, settings, plan));
         return ExitCodes.Success;

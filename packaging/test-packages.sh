@@ -215,7 +215,7 @@ check "the user's edits to /etc/nonet/config survive a reinstall" bash -c '
     printf "shell = /bin/sh\n" >>/etc/nonet/config &&
     apt-get install -y --reinstall "./$1" >/dev/null 2>&1 &&
     grep -qx "shell = /bin/sh" /etc/nonet/config &&
-    env -u SHELL nonet --print-config | grep -q "^shell = /bin/sh .*/etc/nonet/config:"' _ "$deb"
+    env -u SHELL nonet --print-config | grep -A1 "^# from /etc/nonet/config:" | grep -qx "shell = /bin/sh"' _ "$deb"
 
 echo "== the .rpm"
 deb_files "$deb" | grep -v -e '^/usr/share/doc/nonet/' -e '^/usr/share/nonet/apparmor/' -e '^/usr/share/lintian/' \

@@ -108,7 +108,7 @@ internal static class CommandLine
         }
 
         var configuration = new ParserConfiguration { ResponseFileTokenReplacer = null };
-        var result = definition.Root.Parse(words.Take(optionCount).ToList(), configuration);
+        var result = definition.Root.Parse(LastOfEach(words, optionCount, definition), configuration);
         // Only option words reach the parser, so an unmatched one is an unknown option.
         if (result.UnmatchedTokens.Count > 0)
             throw new NonetException(ExitCodes.NonetFailed, Usage($"unknown option '{UserText.Quote(result.UnmatchedTokens[0])}'"));
@@ -152,8 +152,6 @@ internal static class CommandLine
             throw new NonetException(ExitCodes.NonetFailed,
                 Usage($"{(forwards.Length > 0 ? "--forward" : "--publish")} goes with a command or --print-config"));
 
-        if (hint && noHint)
-            throw new NonetException(ExitCodes.NonetFailed, Usage("--hint and --no-hint cannot be used together"));
         if ((hint || noHint) && mode is not (Mode.Run or Mode.PrintConfig))
             throw new NonetException(ExitCodes.NonetFailed,
                 Usage($"{(hint ? "--hint" : "--no-hint")} goes with a command or --print-config"));
@@ -172,6 +170,34 @@ internal static class CommandLine
             Publishes = publishes,
             HintOverride = hint ? "on" : noHint ? "off" : null,
         };
+    }
+
+    /// <summary>
+    /// The option words, where an option that takes one value (or a switch,
+    /// or --hint and --no-hint, which set one value) appears only as its
+    /// last occurrence: as in GNU tools, the last one wins, so that
+    /// "alias nonet='nonet --hint'" can still be given --no-hint.
+    /// --forward and --publish add to a list and are all kept.
+    /// </summary>
+    internal static List<string> LastOfEach(IReadOnlyList<string> words, int optionCount, NonetCommandDefinition definition)
+    {
+        var occurrences = new List<(int Start, int Count, string? Setting)>();
+        var last = new Dictionary<string, int>();
+        for (int i = 0; i < optionCount;)
+        {
+            string word = words[i];
+            int count = definition.TakesValue(word) ? 2 : 1;
+            string name = word.StartsWith("--", StringComparison.Ordinal) && word.IndexOf('=') is > 2 and var equals ? word[..equals] : word;
+            string? setting = definition.SingleValued(name);
+            if (setting is not null)
+                last[setting] = occurrences.Count;
+            occurrences.Add((i, Math.Min(count, optionCount - i), setting));
+            i += count;
+        }
+        return occurrences
+            .Where((o, n) => o.Setting is null || last[o.Setting] == n)
+            .SelectMany(o => words.Skip(o.Start).Take(o.Count))
+            .ToList();
     }
 
     private static string Usage(string problem) =>

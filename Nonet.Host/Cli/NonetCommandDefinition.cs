@@ -21,7 +21,8 @@ internal sealed class NonetCommandDefinition
         With no COMMAND, nonet runs $SHELL (else the 'shell' setting, else /bin/sh).
         Options end at the first word that is not an option, or at '--'; every
         word after that goes to COMMAND unchanged.  --forward and --publish (TCP)
-        may be repeated, and add to the 'forward' and 'publish' settings.
+        may be repeated, and add to the 'forward' and 'publish' settings; of any
+        other option given more than once, the last one wins.
 
         Exit status:
           the command's own status, or 128+N if a signal N killed it;
@@ -32,8 +33,10 @@ internal sealed class NonetCommandDefinition
           127  the command, or the interpreter its #! line names, was not found
           --self-test: 0 when every required check passes, 1 otherwise.
 
-        Configuration: /etc/nonet/config, then ${XDG_CONFIG_HOME:-~/.config}/nonet/config,
-        then NONET_* environment variables, then options; see nonet(1).
+        Configuration: /etc/nonet/config, then
+        ${XDG_CONFIG_HOME:-~/.config}/nonet/config (skipped when another user's
+        directory keeps it out of reach), then NONET_* environment variables,
+        then options; see nonet(1).
         nonet is a convenience and testing tool, not a security boundary.
 
         """;
@@ -70,11 +73,11 @@ internal sealed class NonetCommandDefinition
     };
     public Option<bool> Hint { get; } = new("--hint")
     {
-        Description = "After a failing command, say which name lookups nonet answered (default: when stderr is a terminal)",
+        Description = "After a failing command, say which name lookups nonet answered (by default only when stderr is a terminal)",
     };
     public Option<bool> NoHint { get; } = new("--no-hint")
     {
-        Description = "Never say so",
+        Description = "Never say after a failing command which name lookups nonet answered",
     };
     public Option<bool> Report { get; } = new("--report")
     {
@@ -118,6 +121,17 @@ internal sealed class NonetCommandDefinition
     public string ValueName(string word) =>
         Root.Options.FirstOrDefault(o => o.Name == word || o.Aliases.Contains(word))?.HelpName ?? "a value";
 
+    /// <summary>For an option of which the last one given wins, the setting
+    /// it decides (--no-hint decides --hint's); null for --forward and
+    /// --publish, which may be repeated, and for words that are no option.</summary>
+    public string? SingleValued(string word)
+    {
+        var option = Root.Options.FirstOrDefault(o => o.Name == word || o.Aliases.Contains(word));
+        if (option is null || option == Forward || option == Publish)
+            return null;
+        return option == NoHint ? Hint.Name : option.Name;
+    }
+
     /// <summary>True for an option word that takes the next word as its value.</summary>
     public bool TakesValue(string word)
     {
@@ -133,23 +147,59 @@ internal sealed class NonetCommandDefinition
 }
 
 /// <summary>--help, written from the option definitions: System.CommandLine's
-/// own layout has no place for "[--] [COMMAND [ARG...]]" or exit statuses.</summary>
+/// own layout has no place for "[--] [COMMAND [ARG...]]" or exit statuses.
+/// Every line fits in <see cref="Width"/> columns (env's help is 76, timeout's
+/// 78): descriptions wrap between words, and an option whose names and value
+/// are long has its description on the lines below.</summary>
 internal sealed class NonetHelpAction : SynchronousCommandLineAction
 {
+    public const int Width = 80;
+
+    /// <summary>Where descriptions start.</summary>
+    private const int DescriptionColumn = 24;
+
     public override int Invoke(ParseResult parseResult)
     {
         var command = parseResult.RootCommandResult.Command;
         var output = parseResult.InvocationConfiguration.Output;
-        var rows = command.Options
-            .Where(o => !o.Hidden)
-            .Select(o => (Names: string.Join(", ", o.Aliases.Order().Append(o.Name)) + (o.HelpName is { } value ? $" {value}" : ""),
-                          o.Description ?? ""))
-            .ToList();
-        int width = rows.Max(r => r.Names.Length) + 2;
-        output.Write($"Usage: {NonetCommandDefinition.Synopsis}\n\n{command.Description}\n\nOptions:\n");
-        foreach (var (names, description) in rows)
-            output.Write($"  {names.PadRight(width)}{description}\n");
-        output.Write(NonetCommandDefinition.Epilogue.ReplaceLineEndings("\n"));
+        var text = new System.Text.StringBuilder();
+        text.Append($"Usage: {NonetCommandDefinition.Synopsis}\n\n");
+        foreach (var line in Wrap(command.Description ?? "", Width))
+            text.Append(line).Append('\n');
+        text.Append("\nOptions:\n");
+        foreach (var option in command.Options.Where(o => !o.Hidden))
+        {
+            string names = "  " + string.Join(", ", option.Aliases.Order().Append(option.Name)) + (option.HelpName is { } value ? $" {value}" : "");
+            var lines = Wrap(option.Description ?? "", Width - DescriptionColumn);
+            bool below = names.Length + 2 > DescriptionColumn;
+            text.Append(below ? names + "\n" : names.PadRight(DescriptionColumn));
+            for (int i = 0; i < lines.Count; i++)
+                text.Append(i == 0 && !below ? "" : new string(' ', DescriptionColumn)).Append(lines[i]).Append('\n');
+        }
+        text.Append(NonetCommandDefinition.Epilogue.ReplaceLineEndings("\n"));
+        output.Write(text.ToString());
         return 0;
+    }
+
+    /// <summary>Words into lines of at most <paramref name="width"/>
+    /// columns; a word longer than that has a line of its own.</summary>
+    internal static List<string> Wrap(string text, int width)
+    {
+        var lines = new List<string>();
+        var line = new System.Text.StringBuilder();
+        foreach (var word in text.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (line.Length > 0 && line.Length + 1 + word.Length > width)
+            {
+                lines.Add(line.ToString());
+                line.Clear();
+            }
+            if (line.Length > 0)
+                line.Append(' ');
+            line.Append(word);
+        }
+        if (line.Length > 0)
+            lines.Add(line.ToString());
+        return lines;
     }
 }

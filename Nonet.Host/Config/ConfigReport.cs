@@ -9,20 +9,25 @@ using Nonet.Launch;
 
 namespace Nonet.Config;
 
-/// <summary>One line of --print-config: the value nonet would use (null:
-/// none), where it came from, and what is wrong with it, if anything.</summary>
-internal sealed record ShownSetting(string Key, string? Value, string Source, string? Problem = null, bool IsList = false);
+/// <summary>One setting of --print-config: the value nonet would use
+/// ("" for none), where it came from, and what is wrong with it, if
+/// anything.</summary>
+internal sealed record ShownSetting(string Key, string Value, string Source, string? Problem = null, bool IsList = false);
 
 /// <summary>
 /// nonet --print-config: each setting as nonet would use it, shell and
-/// launcher included (their defaults are decided outside the files), as text
-/// or as one JSON document with typed values.
+/// launcher included (their defaults are decided outside the files), and
+/// --forward/--publish options added to the settings, as a configuration file
+/// that reads back to the same settings, or as one JSON document with typed
+/// values.
 /// </summary>
 internal static class ConfigReport
 {
     /// <summary>The effective settings: for 'shell', $SHELL comes first (as
-    /// when nonet runs one); for 'launcher', the one nonet found.</summary>
-    public static IReadOnlyList<ShownSetting> Effective(NonetConfiguration configuration, byte[]? shellVariable, FilePath hostDirectory)
+    /// when nonet runs one); for 'launcher', the one nonet found; for
+    /// 'forward' and 'publish', the settings' specs, then the options'.</summary>
+    public static IReadOnlyList<ShownSetting> Effective(NonetConfiguration configuration, byte[]? shellVariable, FilePath hostDirectory,
+        IReadOnlyList<string>? forwardOptions = null, IReadOnlyList<string>? publishOptions = null)
     {
         var shown = new List<ShownSetting>();
         foreach (var definition in NonetConfiguration.Known)
@@ -37,36 +42,74 @@ internal static class ConfigReport
                 case "shell":
                     shown.Add(setting.Value is null ? new("shell", "/bin/sh", "default") : new("shell", UserText.Show(setting.Value), setting.Source));
                     break;
-                case "hint" when setting.Value is null:
-                    shown.Add(new("hint", "auto", "default (on when stderr is a terminal)"));
-                    break;
                 case "launcher":
                     var choice = LauncherLocator.Choose(setting, hostDirectory);
-                    shown.Add(new("launcher", choice.Path?.Shown, choice.Source, choice.Problem));
+                    shown.Add(new("launcher", choice.Path?.Shown ?? "", choice.Source, choice.Path is null ? choice.Problem ?? "none found" : choice.Problem));
+                    break;
+                case "forward" or "publish":
+                    shown.Add(List(definition.Key, setting, (definition.Key == "forward" ? forwardOptions : publishOptions) ?? []));
+                    break;
+                case "hint":
+                    shown.Add(Switch(setting, "auto", "default (on when stderr is a terminal)", auto: true));
+                    break;
+                case "report":
+                    shown.Add(Switch(setting, "off", "default", auto: false));
                     break;
                 default:
-                    shown.Add(new(definition.Key, setting.Value is null ? null : UserText.Show(setting.Value), setting.Source, IsList: definition.IsList));
+                    shown.Add(new(definition.Key, setting.Value is null ? "" : UserText.Show(setting.Value), setting.Value is null ? "default (none)" : setting.Source));
                     break;
             }
         }
         return shown;
     }
 
+    /// <summary>A list setting with the specs the options add to it.</summary>
+    private static ShownSetting List(string key, EffectiveSetting setting, IReadOnlyList<string> options)
+    {
+        var specs = ForwardingPlan.SplitList(setting.Value).Concat(options).Select(UserText.Show);
+        string option = "option --" + key;
+        string source = options.Count == 0 ? (setting.Value is null ? "default (none)" : setting.Source)
+            : setting.Value is null ? option
+            : $"{setting.Source}, then {option}";
+        return new(key, string.Join(", ", specs), source, IsList: true);
+    }
+
+    /// <summary>An on/off setting (or auto, for 'hint'), in the words nonet
+    /// reads as the same: "yes", "true" and "1" show as on.</summary>
+    private static ShownSetting Switch(EffectiveSetting setting, string byDefault, string defaultSource, bool auto)
+    {
+        if (setting.Value is null)
+            return new(setting.Key, byDefault, defaultSource);
+        string? canonical = setting.Value.Trim().ToLowerInvariant() switch
+        {
+            "on" or "yes" or "true" or "1" => "on",
+            "off" or "no" or "false" or "0" => "off",
+            "auto" when auto => "auto",
+            _ => null,
+        };
+        return canonical is null
+            ? new(setting.Key, UserText.Show(setting.Value), setting.Source, $"{setting.Key} must be {(auto ? "auto, on or off" : "on or off")}")
+            : new(setting.Key, canonical, setting.Source);
+    }
+
+    /// <summary>A configuration file: comments on lines of their own, one
+    /// 'key = value' line per setting, "key =" for none.</summary>
     public static string RenderText(IReadOnlyList<ConfigFileState> files, IReadOnlyList<ShownSetting> settings, ForwardingPlan plan)
     {
         var text = new StringBuilder();
-        text.Append("# configuration files, lowest precedence first\n");
+        text.Append("# nonet's settings in effect; as a configuration file, this reads back\n");
+        text.Append("# to the same settings.  Read, lowest precedence first:\n");
         foreach (var file in files)
-            text.Append($"#   {file.Path.Shown}{(file.Exists ? "" : " (not present)")}\n");
+            text.Append($"#   {file.Path.Shown}{(file.Skipped is { } why ? $" (skipped: {why})" : file.Exists ? "" : " (not present)")}\n");
         text.Append($"#   then {NonetConfiguration.EnvironmentPrefix}* environment variables, then options\n");
         foreach (var s in settings)
         {
-            string value = s.Value ?? (s.IsList ? "(none)" : s.Key == "launcher" ? "(none found)" : "(unset)");
-            text.Append($"{s.Key} = {value}    # from {s.Source}{(s.Problem is null ? "" : $": {s.Problem}")}\n");
+            text.Append($"\n# from {s.Source}{(s.Problem is null ? "" : $": {s.Problem}")}\n");
+            text.Append(s.Value.Length == 0 ? $"{s.Key} =\n" : $"{s.Key} = {IniFile.Quote(s.Value)}\n");
         }
         if (!plan.IsEmpty)
         {
-            text.Append("# port forwarding in effect (settings, then --forward/--publish options)\n");
+            text.Append("\n# port forwarding in effect (settings, then --forward/--publish options)\n");
             foreach (var f in plan.Forwards)
                 text.Append($"#   forward {f}: {f.Describe()}\n");
             foreach (var p in plan.Publishes)
@@ -74,6 +117,9 @@ internal static class ConfigReport
         }
         return text.ToString();
     }
+
+    /// <summary>A JSON key for a setting: snake_case (report_file).</summary>
+    public static string JsonKey(string key) => key.Replace('-', '_');
 
     public static string RenderJson(IReadOnlyList<ConfigFileState> files, IReadOnlyList<ShownSetting> settings, ForwardingPlan plan)
     {
@@ -83,17 +129,12 @@ internal static class ConfigReport
             writer.WriteStartObject();
             writer.WriteStartArray("files");
             foreach (var file in files)
-            {
-                writer.WriteStartObject();
-                writer.WriteString("path", file.Path.Shown);
-                writer.WriteBoolean("exists", file.Exists);
-                writer.WriteEndObject();
-            }
+                WriteFile(writer, file);
             writer.WriteEndArray();
             writer.WriteStartObject("settings");
             foreach (var s in settings)
             {
-                writer.WriteStartObject(s.Key);
+                writer.WriteStartObject(JsonKey(s.Key));
                 if (s.IsList)
                 {
                     // A list is a list: the specs as written, [] for none.
@@ -102,7 +143,11 @@ internal static class ConfigReport
                         writer.WriteStringValue(spec);
                     writer.WriteEndArray();
                 }
-                else if (s.Value is null)
+                else if (s.Key == "report" && s.Problem is null)
+                {
+                    writer.WriteBoolean("value", s.Value == "on");
+                }
+                else if (s.Value.Length == 0)
                 {
                     writer.WriteNull("value");
                 }
@@ -121,9 +166,9 @@ internal static class ConfigReport
             {
                 writer.WriteStartObject();
                 writer.WriteString("spec", f.ToString());
-                writer.WriteString("hostAddress", f.HostAddress.ToString());
-                writer.WriteNumber("hostPort", f.HostPort);
-                writer.WriteNumber("innerPort", f.InnerPort);
+                writer.WriteString("host_address", f.HostAddress.ToString());
+                writer.WriteNumber("host_port", f.HostPort);
+                writer.WriteNumber("inner_port", f.InnerPort);
                 writer.WriteEndObject();
             }
             writer.WriteEndArray();
@@ -132,13 +177,27 @@ internal static class ConfigReport
             {
                 writer.WriteStartObject();
                 writer.WriteString("spec", p.ToString());
-                writer.WriteNumber("innerPort", p.InnerPort);
-                writer.WriteNumber("hostPort", p.HostPort);
+                writer.WriteNumber("inner_port", p.InnerPort);
+                writer.WriteNumber("host_port", p.HostPort);
                 writer.WriteEndObject();
             }
             writer.WriteEndArray();
             writer.WriteEndObject();
         }
         return Encoding.UTF8.GetString(stream.ToArray()) + "\n";
+    }
+
+    /// <summary>A configuration file as JSON (--print-config and
+    /// --self-test): its path, whether it was read, and why it was
+    /// skipped, when it was.</summary>
+    public static void WriteFile(Utf8JsonWriter writer, ConfigFileState file)
+    {
+        writer.WriteStartObject();
+        writer.WriteString("path", file.Path.Shown);
+        writer.WriteBoolean("exists", file.Exists);
+        writer.WriteBoolean("skipped", file.Skipped is not null);
+        if (file.Skipped is not null)
+            writer.WriteString("skipped_because", file.Skipped);
+        writer.WriteEndObject();
     }
 }

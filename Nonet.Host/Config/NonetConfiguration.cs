@@ -35,8 +35,9 @@ internal sealed record ConfigPaths(FilePath System, FilePath? User)
     }
 }
 
-/// <summary>A configuration file and whether it was there.</summary>
-internal sealed record ConfigFileState(FilePath Path, bool Exists);
+/// <summary>A configuration file, whether it was there (and read), and why
+/// it was skipped as another user's, if it was.</summary>
+internal sealed record ConfigFileState(FilePath Path, bool Exists, string? Skipped = null);
 
 /// <summary>
 /// nonet's settings, layered lowest to highest: /etc/nonet/config, the user's
@@ -63,7 +64,7 @@ internal sealed class NonetConfiguration
 
     /// <summary>The configuration files, lowest precedence first.</summary>
     public IReadOnlyList<ConfigFileState> Files =>
-        root.Providers.OfType<IniFileConfigurationProvider>().Select(p => new ConfigFileState(p.Path, p.Exists)).ToList();
+        root.Providers.OfType<IniFileConfigurationProvider>().Select(p => new ConfigFileState(p.Path, p.Exists, p.Skipped)).ToList();
 
     private NonetConfiguration(IConfigurationRoot root, ConfigPaths paths)
     {
@@ -78,7 +79,7 @@ internal sealed class NonetConfiguration
         var builder = new ConfigurationBuilder();
         builder.Add(new IniFileConfigurationSource(paths.System));
         if (paths.User is not null)
-            builder.Add(new IniFileConfigurationSource(paths.User));
+            builder.Add(new IniFileConfigurationSource(paths.User, perUser: true));
         // Each layer only when it has something to say: the environment
         // provider copies and decodes every variable, and most runs have no
         // NONET_ variable and no option (BENCHMARKS.md, issue 15).

@@ -103,7 +103,12 @@ internal static class StdStreams
 /// descriptor, a reader gone): as coreutils do, nonet says so and fails.</summary>
 internal sealed class OutputException(int fd, int errno)
     : NonetException(ExitCodes.NonetFailed,
-        $"cannot write to standard {(fd == 2 ? "error" : "output")}: {Libc.Describe(errno)}");
+        $"cannot write to standard {(fd == 2 ? "error" : "output")}: {Libc.Describe(errno)}")
+{
+    public int Fd { get; } = fd;
+
+    public int Errno { get; } = errno;
+}
 
 /// <summary>An unowned, unbuffered, append-as-you-go stream over a file descriptor.</summary>
 internal sealed unsafe class FdStream(int fd) : Stream

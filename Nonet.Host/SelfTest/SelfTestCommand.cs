@@ -61,14 +61,17 @@ internal static unsafe class SelfTestCommand
         }
 
         string? launcherVersion = launcher is null ? null : LauncherVersion(launcher);
+        string? kernel = ReadTrimmed("/proc/sys/kernel/osrelease"), distribution = Distribution(), container = Container();
         var info = new List<(string, string)>
         {
             ("nonet", $"{Program.Version} ({Program.HostPath})"),
             ("launcher", launcher is null ? "not found" : $"{launcherVersion ?? "version unknown"} ({launcher})"),
-            ("kernel", ReadTrimmed("/proc/sys/kernel/osrelease") ?? "unknown"),
-            ("distribution", Distribution()),
-            ("container", Container()),
+            ("kernel", kernel ?? "unknown"),
+            ("distribution", distribution ?? "unknown"),
+            ("container", container ?? "none detected"),
             ("user", $"uid {facts.Uid} gid {facts.Gid}"),
+            ("configuration", string.Join("; ", configuration.Files.Select(f => f.Path.Shown
+                + (f.Skipped is { } why ? $" (skipped: {why})" : f.Exists ? "" : " (not present)")))),
             ("user namespace", facts.InNestedUserNamespace
                 ? "nested (uid_map: " + string.Join("; ", (facts.UidMap ?? "").Split('\n', StringSplitOptions.RemoveEmptyEntries)
                     .Select(l => string.Join(' ', l.Split(' ', StringSplitOptions.RemoveEmptyEntries)))) + ")"
@@ -76,7 +79,11 @@ internal static unsafe class SelfTestCommand
         };
         foreach (var name in HostFacts.RelevantSysctls)
             info.Add((name, facts.Sysctl(name) ?? "(not present)"));
-        var typed = TypedFacts(facts, launcher, launcherVersion);
+        var typed = TypedFacts(facts, launcher, launcherVersion, configuration.Files);
+        // In JSON, what was not found is null.
+        typed["kernel"] = w => WriteTextOrNull(w, "kernel", kernel);
+        typed["distribution"] = w => WriteTextOrNull(w, "distribution", distribution);
+        typed["container"] = w => WriteTextOrNull(w, "container", container);
 
         checks.AddRange(SysctlChecks(facts));
 
@@ -101,17 +108,22 @@ internal static unsafe class SelfTestCommand
             checks.AddRange(NotReached($"{FailureExplainer.StepNames[result.Failure.Step]} failed"));
         checks.Add(ForwardingCheck(result, probe, forwarding));
         info.Add(("probe run", $"{elapsed.TotalMilliseconds:0} ms"));
-        typed["probe run"] = w => w.WriteNumber("probe run ms", Math.Round(elapsed.TotalMilliseconds, 1));
+        typed["probe run"] = w => w.WriteNumber("probe_run_ms", Math.Round(elapsed.TotalMilliseconds, 1));
         return new SelfTestReport(info, checks) { Typed = typed };
     }
 
     /// <summary>The facts whose JSON is more than their text.</summary>
-    private static Dictionary<string, Action<Utf8JsonWriter>> TypedFacts(HostFacts facts, FilePath? launcher, string? launcherVersion)
+    private static Dictionary<string, Action<Utf8JsonWriter>> TypedFacts(HostFacts facts, FilePath? launcher, string? launcherVersion,
+        IReadOnlyList<ConfigFileState> files)
     {
-        static void Parts(Utf8JsonWriter w, string key, string version, string path)
+
+        static void Parts(Utf8JsonWriter w, string key, string? version, string path)
         {
             w.WriteStartObject(key);
-            w.WriteString("version", version);
+            if (version is null)
+                w.WriteNull("version");
+            else
+                w.WriteString("version", version);
             w.WriteString("path", path);
             w.WriteEndObject();
         }
@@ -123,7 +135,27 @@ internal static unsafe class SelfTestCommand
                 if (launcher is null)
                     w.WriteNull("launcher");
                 else
-                    Parts(w, "launcher", launcherVersion ?? "unknown", launcher.Shown);
+                    Parts(w, "launcher", launcherVersion, launcher.Shown);
+            },
+            ["configuration"] = w =>
+            {
+                w.WriteStartArray("configuration");
+                foreach (var file in files)
+                    ConfigReport.WriteFile(w, file);
+                w.WriteEndArray();
+            },
+            ["user namespace"] = w =>
+            {
+                w.WriteStartObject("user_namespace");
+                w.WriteBoolean("nested", facts.InNestedUserNamespace);
+                if (facts.InNestedUserNamespace)
+                {
+                    w.WriteStartArray("uid_map");
+                    foreach (var line in (facts.UidMap ?? "").Split('\n', StringSplitOptions.RemoveEmptyEntries))
+                        w.WriteStringValue(string.Join(' ', line.Split(' ', StringSplitOptions.RemoveEmptyEntries)));
+                    w.WriteEndArray();
+                }
+                w.WriteEndObject();
             },
             ["user"] = w =>
             {
@@ -400,7 +432,34 @@ internal static unsafe class SelfTestCommand
                 ids.Detail == expected ? null : Bug)
             : new("ids", "visible uid/gid", CheckStatus.FAIL, $"the probe reported nothing (exit status {exitStatus})", Bug);
         foreach (var (id, name, fix, required) in ProbeRows)
-            yield return From(id, name, fix, required);
+        {
+            var check = From(id, name, fix, required);
+            // Another user's HOME (setpriv or su keeps HOME=/root) is out of
+            // reach outside nonet too: nothing nonet did, nothing to fix here.
+            if (check is { Id: "home", Status: CheckStatus.FAIL } && HomeOutOfReachHere() is { } why)
+                check = check with { Status = CheckStatus.SKIP, Detail = $"{check.Detail}, as outside nonet ({why})", Fix = null };
+            yield return check;
+        }
+    }
+
+    /// <summary>Why HOME cannot be read on the host, outside nonet, or
+    /// null when it can.</summary>
+    private static string? HomeOutOfReachHere()
+    {
+        byte[]? home = RawProcess.GetEnvironmentVariable("HOME");
+        if (home is not { Length: > 0 })
+            return null;
+        byte[] path = [.. home, 0];
+        fixed (byte* p = path)
+        {
+            if (access(p, R_OK | X_OK) == 0)
+                return null;
+            int error = errno;
+            stat st;
+            return stat(p, &st) == 0 && st.st_uid != geteuid()
+                ? $"it belongs to uid {(uint)st.st_uid}"
+                : Libc.Describe(error);
+        }
     }
 
     private const string Bug = "report this as a bug, with this report";
@@ -468,17 +527,25 @@ internal static unsafe class SelfTestCommand
         }
     }
 
-    private static string Distribution()
+    private static void WriteTextOrNull(Utf8JsonWriter writer, string key, string? value)
+    {
+        if (value is null)
+            writer.WriteNull(key);
+        else
+            writer.WriteString(key, value);
+    }
+
+    private static string? Distribution()
     {
         foreach (var line in ReadLines("/etc/os-release"))
         {
             if (line.StartsWith("PRETTY_NAME=", StringComparison.Ordinal))
                 return line["PRETTY_NAME=".Length..].Trim('"');
         }
-        return "unknown";
+        return null;
     }
 
-    private static string Container()
+    private static string? Container()
     {
         if (File.Exists("/.dockerenv"))
             return "docker (/.dockerenv)";
@@ -495,7 +562,7 @@ internal static unsafe class SelfTestCommand
                     return $"{hint} (/proc/1/cgroup)";
             }
         }
-        return "none detected";
+        return null;
     }
 
     private static IEnumerable<string> ReadLines(string path)
@@ -555,14 +622,25 @@ internal static unsafe class SelfTestCommand
         {
             writer.WriteStartObject();
             writer.WriteString("result", report.Passed ? "PASS" : "FAIL");
+            // Keys in snake_case; the sysctls, under their own names, in an
+            // object of their own, as in the text.
             writer.WriteStartObject("facts");
-            foreach (var (key, value) in report.Facts)
+            foreach (var (key, value) in report.Facts.Where(f => !f.Key.Contains('.')))
+            {
+                if (report.Typed.TryGetValue(key, out var write))
+                    write(writer);
+                else
+                    writer.WriteString(key.Replace(' ', '_'), value);
+            }
+            writer.WriteStartObject("sysctls");
+            foreach (var (key, value) in report.Facts.Where(f => f.Key.Contains('.')))
             {
                 if (report.Typed.TryGetValue(key, out var write))
                     write(writer);
                 else
                     writer.WriteString(key, value);
             }
+            writer.WriteEndObject();
             writer.WriteEndObject();
             writer.WriteStartArray("checks");
             foreach (var check in report.Checks)

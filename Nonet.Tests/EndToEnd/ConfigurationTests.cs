@@ -54,8 +54,8 @@ public sealed class ConfigurationTests(Identity identity) : EndToEndTest(identit
         var env = new Dictionary<string, string?> { ["XDG_CONFIG_HOME"] = xdg, ["NONET_LAUNCHER"] = "/from/env", ["SHELL"] = null };
         var r = Harness.Run(Who, Harness.Nonet, ["--print-config"], env);
         Assert.That(r.ExitCode, Is.Zero, r.ToString());
-        Assert.That(r.Stdout, Does.Contain($"shell = /bin/dash    # from {xdg}/nonet/config:1\n"));
-        Assert.That(r.Stdout, Does.Contain("launcher = /from/env    # from environment NONET_LAUNCHER: does not exist\n"));
+        Assert.That(r.Stdout, Does.Contain($"# from {xdg}/nonet/config:1\nshell = /bin/dash\n"));
+        Assert.That(r.Stdout, Does.Contain("# from environment NONET_LAUNCHER: does not exist\nlauncher = /from/env\n"));
 
         var json = Harness.Run(Who, Harness.Nonet, ["--launcher", "/from/option", "--print-config", "--json"], env);
         using var doc = JsonDocument.Parse(json.Stdout);
@@ -84,12 +84,12 @@ public sealed class ConfigurationTests(Identity identity) : EndToEndTest(identit
         var none = new Dictionary<string, string?> { ["SHELL"] = null };
         var r = Harness.Run(Who, Harness.Nonet, ["--print-config"], none);
         Assert.That(r.ExitCode, Is.Zero, r.ToString());
-        Assert.That(r.Stdout, Does.Contain("shell = /bin/sh    # from default\n"));
-        Assert.That(r.Stdout, Does.Contain($"launcher = {Harness.BinDirectory}/nonet-launcher    # from default (beside nonet)\n"));
+        Assert.That(r.Stdout, Does.Contain("# from default\nshell = /bin/sh\n"));
+        Assert.That(r.Stdout, Does.Contain($"# from default (beside nonet)\nlauncher = {Harness.BinDirectory}/nonet-launcher\n"));
 
         var withShell = Harness.Run(Who, Harness.Nonet, ["--print-config"],
             new Dictionary<string, string?> { ["SHELL"] = "/bin/bash", ["XDG_CONFIG_HOME"] = xdg });
-        Assert.That(withShell.Stdout, Does.Contain($"shell = /bin/bash    # from environment SHELL (the 'shell' setting, /bin/dash from {xdg}/nonet/config:1, applies when SHELL is unset or empty)\n"));
+        Assert.That(withShell.Stdout, Does.Contain($"# from environment SHELL (the 'shell' setting, /bin/dash from {xdg}/nonet/config:1, applies when SHELL is unset or empty)\nshell = /bin/bash\n"));
 
         var json = Harness.Run(Who, Harness.Nonet, ["--print-config", "--json"], none);
         using var doc = JsonDocument.Parse(json.Stdout);
@@ -109,11 +109,11 @@ public sealed class ConfigurationTests(Identity identity) : EndToEndTest(identit
         var forward = doc.RootElement.GetProperty("settings").GetProperty("forward").GetProperty("value");
         Assert.That(forward.ValueKind, Is.EqualTo(JsonValueKind.Array));
         Assert.That(forward.EnumerateArray().Select(e => e.GetString()), Is.EqualTo(new[] { "5432", "[::1]:6379" }));
-        Assert.That(doc.RootElement.GetProperty("settings").GetProperty("publish").GetProperty("value").GetArrayLength(), Is.Zero);
+        Assert.That(doc.RootElement.GetProperty("settings").GetProperty("publish").GetProperty("value").GetArrayLength(), Is.EqualTo(1), "the option's publish is in effect");
         Assert.That(doc.RootElement.GetProperty("files")[0].GetProperty("exists").ValueKind, Is.AnyOf(JsonValueKind.True, JsonValueKind.False));
         var publish = doc.RootElement.GetProperty("publishes")[0];
-        Assert.That(publish.GetProperty("hostPort").GetInt32(), Is.EqualTo(18000));
-        Assert.That(publish.GetProperty("innerPort").GetInt32(), Is.EqualTo(8000));
+        Assert.That(publish.GetProperty("host_port").GetInt32(), Is.EqualTo(18000));
+        Assert.That(publish.GetProperty("inner_port").GetInt32(), Is.EqualTo(8000));
     }
 
     /// <summary>For root, a prefix that takes its capabilities away, so that
@@ -170,14 +170,14 @@ public sealed class ConfigurationTests(Identity identity) : EndToEndTest(identit
             echo 'shell = /bin/from-xdg' > "$d/nonet/config"
             echo 'shell = /bin/from-home' > "$d/.config/nonet/config"
             unset SHELL
-            XDG_CONFIG_HOME="$d" "$NONET" --print-config | grep '^shell'
+            XDG_CONFIG_HOME="$d" "$NONET" --print-config | grep -B1 '^shell'
             unset XDG_CONFIG_HOME
-            HOME="$d" "$NONET" --print-config | grep '^shell'
+            HOME="$d" "$NONET" --print-config | grep -B1 '^shell'
             """);
         Assert.That(r.ExitCode, Is.Zero, r.ToString());
         Assert.That(r.Stdout, Is.EqualTo(
-            $"shell = /bin/from-xdg    # from {dir}/x\\xff/nonet/config:1\n" +
-            $"shell = /bin/from-home    # from {dir}/x\\xff/.config/nonet/config:1\n"));
+            $"# from {dir}/x\\xff/nonet/config:1\nshell = /bin/from-xdg\n" +
+            $"# from {dir}/x\\xff/.config/nonet/config:1\nshell = /bin/from-home\n"));
         Assert.That(r.Stderr, Is.Empty);
     }
 

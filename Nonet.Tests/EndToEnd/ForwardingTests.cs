@@ -676,8 +676,8 @@ public sealed class ForwardingTests(Identity identity) : EndToEndTest(identity)
         var env = new Dictionary<string, string?> { ["XDG_CONFIG_HOME"] = xdg };
         var text = Harness.Run(Who, Harness.Nonet, ["--print-config"], env);
         Assert.That(text.ExitCode, Is.Zero, text.ToString());
-        Assert.That(text.Stdout, Does.Contain($"forward = 5432    # from {xdg}/nonet/config:1\n"));
-        Assert.That(text.Stdout, Does.Contain($"publish = {port}    # from {xdg}/nonet/config:2\n"));
+        Assert.That(text.Stdout, Does.Contain($"# from {xdg}/nonet/config:1\nforward = 5432\n"));
+        Assert.That(text.Stdout, Does.Contain($"# from {xdg}/nonet/config:2\npublish = {port}\n"));
 
         var json = Harness.Run(Who, Harness.Nonet, ["--forward", "[::1]:6379", "--print-config", "--json"], env);
         Assert.That(json.ExitCode, Is.Zero, json.ToString());

@@ -333,8 +333,8 @@ public sealed class ReportTests(Identity identity) : EndToEndTest(identity)
         string file = ReportFile();
         var env = new Dictionary<string, string?> { ["NONET_REPORT"] = "on", ["NONET_REPORT_FILE"] = file };
         var shown = NonetWith(env, "--print-config");
-        Assert.That(shown.Stdout, Does.Contain("report = on    # from environment NONET_REPORT"), shown.ToString());
-        Assert.That(shown.Stdout, Does.Contain($"report-file = {file}    # from environment NONET_REPORT_FILE"), shown.ToString());
+        Assert.That(shown.Stdout, Does.Contain("# from environment NONET_REPORT\nreport = on\n"), shown.ToString());
+        Assert.That(shown.Stdout, Does.Contain($"# from environment NONET_REPORT_FILE\nreport-file = {file}\n"), shown.ToString());
         var r = NonetWith(env, Python, "-c", Attempt, "udp", "198.51.100.200", "5");
         Assert.That(r.ExitCode, Is.Zero, r.ToString());
         Assert.That(Lines(file).Single().GetProperty("address").GetString(), Is.EqualTo("198.51.100.200"));

@@ -34,8 +34,8 @@ public sealed class SelfTestTests(Identity identity) : EndToEndTest(identity)
         var facts = json.RootElement.GetProperty("facts");
         Assert.That(facts.GetProperty("user").GetProperty("uid").GetUInt32(), Is.EqualTo(Ids.Uid));
         Assert.That(facts.GetProperty("user").GetProperty("gid").GetUInt32(), Is.EqualTo(Ids.Gid));
-        Assert.That(facts.GetProperty("probe run ms").ValueKind, Is.EqualTo(JsonValueKind.Number));
-        Assert.That(facts.GetProperty("user.max_user_namespaces").ValueKind, Is.EqualTo(JsonValueKind.Number), "a sysctl's number is a number");
+        Assert.That(facts.GetProperty("probe_run_ms").ValueKind, Is.EqualTo(JsonValueKind.Number));
+        Assert.That(facts.GetProperty("sysctls").GetProperty("user.max_user_namespaces").ValueKind, Is.EqualTo(JsonValueKind.Number), "a sysctl's number is a number");
         Assert.That(facts.GetProperty("nonet").GetProperty("version").GetString(), Does.Match(@"^\d+\.\d+\.\d+$"));
         Assert.That(facts.GetProperty("launcher").GetProperty("path").GetString(), Is.EqualTo($"{Harness.BinDirectory}/nonet-launcher"));
         var checks = json.RootElement.GetProperty("checks").EnumerateArray()
