@@ -38,7 +38,7 @@ LAUNCHER_CFLAGS ?= -std=c11 -O2 -g0 -Wl,--build-id $(WARNINGS) -DNONET_VERSION='
 SANITIZE_CFLAGS := -std=c11 -O1 -g $(WARNINGS) -fsanitize=address,undefined -fno-omit-frame-pointer -DNONET_VERSION='"$(VERSION)"'
 
 HOST_SOURCES := $(shell find Nonet.Host \( -name '*.cs' -o -name '*.c' \) -not -path '*/obj/*' -not -path '*/bin/*') \
-                Nonet.Host/Nonet.Host.csproj Directory.Build.props VERSION
+                Nonet.Host/Nonet.Host.csproj Nonet.Host/startup.order Directory.Build.props VERSION
 
 .PHONY: all static host test test-deps install uninstall clean
 .DELETE_ON_ERROR:
