@@ -108,13 +108,13 @@ public sealed class AllowBypassTests(Identity identity) : EndToEndTest(identity)
     public void Swapping_in_a_host_Unix_socket_during_connect_reaches_nothing()
     {
         // The command inherits a Unix socket of the host's network namespace
-        // (descriptor 3): its abstract names are the host's.
+        // (descriptor 50): its abstract names are the host's.
         var r = Harness.Run(Who, Python, ["-c", """
             import os, socket, sys
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            os.dup2(s.fileno(), 3)
+            os.dup2(s.fileno(), 50, inheritable=True)
             os.execv(sys.argv[1], sys.argv[1:])
-            """, Harness.Nonet, outside.Probe, "swap-unix", "3", outside.HostAbstractName, "200000"],
+            """, Harness.Nonet, outside.Probe, "swap-unix", "50", outside.HostAbstractName, "200000"],
             new Dictionary<string, string?> { ["NONET_ALLOW"] = outside.Allowed }, timeout: TimeSpan.FromSeconds(600));
         Assert.That(r.Stdout, Does.Contain("swap: 0 connected of 200000"), r.ToString());
         Assert.That(outside.HostAbstractAccepts, Is.Zero, r.ToString());

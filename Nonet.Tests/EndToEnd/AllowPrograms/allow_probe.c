@@ -334,6 +334,12 @@ static int swap_unix(int argc, char **argv)
 	if (argc < 5)
 		return 2;
 	swap_host = atoi(argv[2]);
+	int type;
+	socklen_t tl = sizeof type;
+	if (getsockopt(swap_host, SOL_SOCKET, SO_TYPE, &type, &tl) != 0) {
+		printf("no inherited socket at %d: %s\n", swap_host, err(errno));
+		return 1;
+	}
 	struct sockaddr_un un = { .sun_family = AF_UNIX };
 	size_t l = strlen(argv[3]);
 	memcpy(un.sun_path + 1, argv[3], l); /* abstract: a leading NUL */
