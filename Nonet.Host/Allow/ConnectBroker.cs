@@ -407,8 +407,8 @@ internal sealed unsafe class ConnectBroker : IReadyHandler, IDisposable
             Answer(id, EINPROGRESS);
             return;
         }
-        waiting[fd] = new Waiting(id, deadline, restoreFlags);
         loop.Add(fd, Sockets.EPOLLOUT, this);
+        waiting[fd] = new Waiting(id, deadline, restoreFlags);
         if (waiting.Count == 1)
             nextSweep = Environment.TickCount64 + SweepMilliseconds;
     }

@@ -52,10 +52,10 @@ internal sealed class NonetConfiguration
         new("launcher", "path of nonet-launcher (default: beside nonet, then ../libexec/nonet/)", "--launcher"),
         new("forward", "ports to forward, as for --forward, separated by spaces or commas (options add to these)", "--forward", IsList: true),
         new("publish", "ports to publish, as for --publish, separated by spaces or commas (options add to these)", "--publish", IsList: true),
-        new("allow", "hosts, domains (*.NAME), addresses or networks the command may reach, as for --allow, separated by spaces or commas (options add to these)", "--allow", IsList: true),
         new("hint", "after a failing command, say that nonet answered its name lookups: auto (when stderr is a terminal), on or off", "--hint/--no-hint"),
         new("report", "when the command ends, list on stderr every attempt it made to reach outside: on or off (default off)", "--report"),
         new("report-file", "write each attempt to reach outside to this file as it happens, one JSON object per line", "--report-file"),
+        new("allow", "hosts, domains (*.NAME), addresses or networks the command may reach, as for --allow, separated by spaces or commas (options add to these)", "--allow", IsList: true),
     ];
 
     private readonly IConfigurationRoot root;

@@ -41,7 +41,9 @@ internal sealed unsafe class Supervisor : ICapability, IReadyHandler
     public bool Brokers => broker is not null;
 
     /// <summary>The launcher's child installs the filter just before
-    /// execve() (-r), and under --allow refuses more in it.</summary>
+    /// execve() (-r).  (With the isolation-filter branch's launcher this is
+    /// "-r report", or "-r allow" when <see cref="Brokers"/>: its filter
+    /// then refuses MSG_FASTOPEN itself and hands over other ABIs' calls.)</summary>
     public IEnumerable<byte[]> LauncherArguments() => ["-r"u8.ToArray(), "1"u8.ToArray()];
 
     /// <summary>

@@ -224,4 +224,20 @@ public sealed class AllowConnectTests(Identity identity) : EndToEndTest(identity
         Assert.That(r.ExitCode, Is.Zero, r.ToString());
         Assert.That(r.Stdout, Is.EqualTo("True True True True True True\nFalse True\nFalse True\n99\n"), r.ToString()); // EADDRNOTAVAIL
     }
+
+    [Test]
+    public void The_report_lists_connects_that_nonet_carried_out()
+    {
+        string file = System.IO.Path.Combine(Harness.TempDirectory(Who), "report.jsonl");
+        var r = Allowing(outside.Allowed, "--report-file", file, "/bin/sh", "-c",
+            $"\"$0\" get BLOCK {outside.Allowed} {AllowOutside.HttpPort}; \"$0\" time {outside.Forbidden} {AllowOutside.HttpPort}; \"$0\" time 127.0.0.1 9",
+            outside.Probe);
+        Assert.That(r.Stdout, Does.Contain("body: hello from outside"), r.ToString());
+        var destinations = System.IO.File.ReadAllLines(file)
+            .Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement)
+            .Select(e => $"{e.GetProperty("protocol").GetString()} {e.GetProperty("address").GetString()}:{e.GetProperty("port").GetInt32()}")
+            .ToList();
+        Assert.That(destinations, Is.EqualTo(new[] { $"tcp {outside.Allowed}:{AllowOutside.HttpPort}", $"tcp {outside.Forbidden}:{AllowOutside.HttpPort}" }),
+            System.IO.File.ReadAllText(file) + r);
+    }
 }
