@@ -137,14 +137,20 @@ internal static class Program
         var plan = PlanFor(configuration, command);
         var reportPlan = Report.ReportPlan.From(configuration);
         var inside = HostInside();
+        var allow = Allow.AllowPlan.From(configuration.Get("allow"), () => RawFile.ReadText("/proc/sys/kernel/osrelease"));
 
         // Before the signals are held: a report file that cannot be opened
         // at once must leave nonet as interruptible as any failure before it.
         using var reportFile = reportPlan.OpenFile();
         SignalForwarding.HoldInAllThreads();
-        using var forwarder = plan.IsEmpty ? null : PortForwarder.Prepare(plan, StdStreams.Error);
-        using var recorder = reportPlan.IsEmpty ? null : new Report.AttemptRecorder(inside.Nameservers, reportFile?.Fd ?? -1);
-        var result = NamespaceRunner.Run(new LaunchRequest(launcher.Bytes, resolved.Path, argv, inside, Forwarder: forwarder) { Report = recorder });
+        var recorder = reportPlan.IsEmpty ? null : new Report.AttemptRecorder(inside.Nameservers, reportFile?.Fd ?? -1);
+        var broker = allow is null ? null : new Allow.ConnectBroker(allow, inside.Nameservers, recorder);
+        using var runTime = new Runtime.RunTime(
+            plan.IsEmpty ? null : PortForwarder.Prepare(plan, StdStreams.Error),
+            recorder is null && broker is null ? null : new Supervision.Supervisor(recorder, broker));
+        if (recorder is not null)
+            runTime.Dns.Answered = recorder.OnDnsAnswered; // queries no watched call carried
+        var result = NamespaceRunner.Run(new LaunchRequest(launcher.Bytes, resolved.Path, argv, inside, runTime));
         if (result.Failure is { } failure)
         {
             var explanation = FailureExplainer.Explain(failure, HostFacts.Read());

@@ -11,7 +11,7 @@ BENCH_CFLAGS := -std=c11 -O2 $(WARNINGS)
 .PHONY: bench startup-order
 
 bench: all $(BENCH_BUILD)/floor $(BENCH_BUILD)/harness $(BENCH_BUILD)/xfer
-	@if [ "$(BENCH_ONLY)" != offline ] && [ "$(BENCH_ONLY)" != report ]; then \
+	@if [ "$(BENCH_ONLY)" != offline ] && [ "$(BENCH_ONLY)" != report ] && [ "$(BENCH_ONLY)" != allow ]; then \
 	  bench/run.sh $(BUILD)/nonet $(BUILD)/nonet-launcher $(BENCH_BUILD)/floor $(BENCH_BUILD)/harness \
 	    $(BENCH_BUILD)/xfer; fi
 	@# Real tools that look up names, outside and inside nonet (issue 11):
@@ -23,6 +23,9 @@ bench: all $(BENCH_BUILD)/floor $(BENCH_BUILD)/harness $(BENCH_BUILD)/xfer
 	  echo; echo "== the cost of --report (bench/report.py)"; bench/report.py $(abspath $(BUILD)/nonet); fi
 	@if [ -z "$(BENCH_ONLY)" ] || [ "$(BENCH_ONLY)" = report ]; then \
 	  echo; echo "== --report on a loopback request/response loop (bench/report-rtt.py)"; bench/report-rtt.py $(abspath $(BUILD)/nonet); fi
+	@# The cost of --allow's connect hand-over (issue 22; BENCH_ONLY=allow: only this).
+	@if [ -z "$(BENCH_ONLY)" ] || [ "$(BENCH_ONLY)" = allow ]; then \
+	  echo; echo "== the cost of --allow (bench/allow.py)"; bench/allow.py $(abspath $(BUILD)/nonet); fi
 
 # The floor is linked like the launcher (static, musl when present): the
 # cheapest way to start a process, so that the comparison is with the floor.

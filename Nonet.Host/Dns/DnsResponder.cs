@@ -2,6 +2,7 @@ using System;
 using System.Buffers.Binary;
 using System.Collections.Generic;
 using Nonet.Forwarding;
+using Nonet.Runtime;
 using Nonet.Interop;
 using Nonet.Launch;
 using static Nonet.Interop.Sockets;
@@ -49,7 +50,7 @@ internal sealed record AnsweredQuery(ushort Id, DnsQuestion Question, bool Tcp, 
 /// is not a query gets no answer, a TCP peer that misbehaves is dropped,
 /// and neither can make nonet block or grow without bound.
 /// </summary>
-internal sealed unsafe class DnsResponder : IDisposable
+internal sealed unsafe class DnsResponder : ICapability
 {
     /// <summary>Datagrams answered per wake-up before the loop serves the
     /// other descriptors (the relays) again: a flood slows only itself.</summary>

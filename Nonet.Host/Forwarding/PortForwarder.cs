@@ -5,6 +5,7 @@ using System.Linq;
 using System.Net;
 using System.Text;
 using Nonet.Interop;
+using Nonet.Runtime;
 using static Nonet.Interop.Sockets;
 
 namespace Nonet.Forwarding;
@@ -17,7 +18,7 @@ namespace Nonet.Forwarding;
 /// command runs, it accepts on both and relays each connection.  Every
 /// descriptor it holds is close-on-exec.
 /// </summary>
-internal sealed unsafe class PortForwarder : IDisposable
+internal sealed unsafe class PortForwarder : ICapability
 {
     public const uint FamilyIPv4 = 4;
     public const uint FamilyIPv6 = 6;
@@ -149,23 +150,6 @@ internal sealed unsafe class PortForwarder : IDisposable
         }
     }
 
-    /// <summary>After the launcher started, the host may hold many more
-    /// descriptors than the command should inherit.</summary>
-    public void LauncherStarted() => RaiseDescriptorLimit();
-
-    /// <summary>Each relayed connection holds two descriptors.  The soft limit
-    /// goes up to the hard one in nonet only: the launcher already started
-    /// with the caller's limits, which the command inherits.</summary>
-    private static void RaiseDescriptorLimit()
-    {
-        ulong* limits = stackalloc ulong[2];
-        if (getrlimit(RLIMIT_NOFILE, limits) == 0 && limits[0] < limits[1])
-        {
-            limits[0] = limits[1];
-            setrlimit(RLIMIT_NOFILE, limits);
-        }
-    }
-
     /// <summary>Takes a listener the launcher's child made inside for
     /// --forward number <paramref name="index"/>; false if there is none such.</summary>
     public bool TakeListener(int fd, int index)
@@ -203,6 +187,11 @@ internal sealed unsafe class PortForwarder : IDisposable
             loop.Add(control, EPOLLIN, helper);
         }
     }
+
+    /// <summary>After a shortage of descriptors, accepting is retried every 100 ms.</summary>
+    public int WakeAfter => AcceptStalled ? 100 : -1;
+
+    public void Wake() => RetryAccepting();
 
     /// <summary>Retries accepting after a shortage of descriptors.</summary>
     public void RetryAccepting()
@@ -465,6 +454,10 @@ internal sealed unsafe class PortForwarder : IDisposable
     /// <summary>True while data the command sent may still be on its way:
     /// a connection carries it, or a forward's connect() is under way.</summary>
     public bool InsideSending => connecting.Count > 0 || connections.Any(c => !c.InsideFinished);
+
+    public bool Busy => InsideSending;
+
+    public void Finish() => StopAccepting();
 
     /// <summary>The command ended: no new connections (those waiting to be
     /// accepted are reset as the listeners close); the helper is released.

@@ -1,5 +1,6 @@
 using System;
 using Nonet.Interop;
+using Nonet.Runtime;
 using static Nonet.Interop.Sockets;
 
 namespace Nonet.Forwarding;

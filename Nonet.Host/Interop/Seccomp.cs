@@ -122,9 +122,6 @@ internal static unsafe partial class Seccomp
     /// <summary>Answers: carry the call out as without the filter.</summary>
     public static int Continue(int fd, ulong id) => Respond(fd, new Response { Id = id, Flags = FlagContinue });
 
-    /// <summary>Answers for the kernel: the call fails with <paramref name="errno"/>.</summary>
-    public static int Refuse(int fd, ulong id, int errno) => Respond(fd, new Response { Id = id, Error = -errno });
-
     /// <summary>Answers for the kernel: the call returns <paramref name="value"/>.</summary>
     public static int Return(int fd, ulong id, long value) => Respond(fd, new Response { Id = id, Val = value });
 

@@ -3,22 +3,18 @@ using System.Collections.Generic;
 using System.Runtime.InteropServices;
 using System.Text;
 using Nonet.Dns;
-using Nonet.Forwarding;
 using Nonet.Interop;
-using Nonet.Report;
+using Nonet.Runtime;
 using Tmds.Linux;
 using static Tmds.Linux.LibC;
 
 namespace Nonet.Launch;
 
 /// <summary>What to run: the launcher, the resolved command, its argv (raw
-/// bytes, argv[0] first), what the namespace holds besides "lo", optionally
-/// an fd to become its stdout, and the port forwarding prepared for it.</summary>
-internal sealed record LaunchRequest(byte[] LauncherPath, byte[] CommandPath, IReadOnlyList<byte[]> Argv, InsidePlan Inside, int StdoutFd = -1, PortForwarder? Forwarder = null)
-{
-    /// <summary>--report: records the command's attempts to reach outside.</summary>
-    public AttemptRecorder? Report { get; init; }
-}
+/// bytes, argv[0] first), what the namespace holds besides "lo", what nonet
+/// runs beside the command (its DNS room, relays, supervisor), and
+/// optionally an fd to become its stdout.</summary>
+internal sealed record LaunchRequest(byte[] LauncherPath, byte[] CommandPath, IReadOnlyList<byte[]> Argv, InsidePlan Inside, RunTime RunTime, int StdoutFd = -1);
 
 /// <summary>How a launch went: every status record, the failure if the
 /// command never started, the exit status nonet should end with, and the
@@ -35,17 +31,15 @@ internal static unsafe class NamespaceRunner
     public static LaunchResult Run(LaunchRequest request)
     {
         Leftovers.BecomeSubreaper();
-        using var dns = new DnsResponder();
-        if (request.Report is { } watching)
-            dns.Answered = watching.OnDnsAnswered; // queries no watched call carried
+        var runTime = request.RunTime;
         // The launcher Native/prestart.c started before the runtime, when it
         // is the one this run needs; else one started now.
         int spawnError = 0;
         var started = Prestart.Take(request.LauncherPath, usable: request.StdoutFd < 0)
             ?? Prestart.Spawn(request.LauncherPath, request.StdoutFd, out spawnError);
-        request.Forwarder?.LauncherStarted();
+        runTime.LauncherStarted();
         if (started is not { } launcher)
-            return new LaunchResult([], new LaunchFailure(Step.SpawnLauncher, spawnError, UserText.Show(request.LauncherPath)), ExitCodes.NonetFailed, dns.Tally);
+            return new LaunchResult([], new LaunchFailure(Step.SpawnLauncher, spawnError, UserText.Show(request.LauncherPath)), ExitCodes.NonetFailed, runTime.Dns.Tally);
         using var channel = ControlChannel.Adopt(launcher.ControlFd);
         int goFd = launcher.GoFd;
 
@@ -77,19 +71,17 @@ internal static unsafe class NamespaceRunner
                 {
                     // The child sent its sockets just before this record.
                     // It waits for the host's word before it goes on.
-                    int e = TakeInsideSockets(channel, request.Forwarder, dns);
-                    if (e == 0 && request.Forwarder is { HasForwards: true })
-                        e = channel.Acknowledge();
+                    int e = runTime.TakeInsideSockets(channel);
                     if (e != 0)
                     {
                         failure = new LaunchFailure(Step.ReceiveListeners, e);
                         kill(launcher.Pid, SIGKILL); // the child dies with it
                     }
                 }
-                else if (record.Step == LauncherStep.Report && failure is null && request.Report is { } recorder)
+                else if (record.Step == LauncherStep.Report && failure is null && runTime.Supervisor is { } supervisor)
                 {
                     // The child waits until the host holds its filter's listener.
-                    int e = recorder.TakeListener(child, record.Value);
+                    int e = supervisor.TakeListener(child, record.Value);
                     if (e != 0)
                     {
                         failure = new LaunchFailure(Step.Report, e, "pidfd_getfd: ");
@@ -128,12 +120,11 @@ internal static unsafe class NamespaceRunner
             int code = WaitForExit(launcher.Pid);
             if (failure.Step == Step.LauncherEnded)
                 failure = failure with { Subject = $" (launcher exit status {code})" };
-            return new LaunchResult(records, failure, code, dns.Tally);
+            return new LaunchResult(records, failure, code, runTime.Dns.Tally);
         }
-        if (request.Forwarder is { } forwarder)
-            forwarder.TakeControl(channel.TakeHostEnd());
-        int exitStatus = Supervise(launcher.Pid, request.Forwarder, dns, request.Report);
-        return new LaunchResult(records, null, exitStatus, dns.Tally);
+        runTime.CommandStarted(channel);
+        int exitStatus = Supervise(launcher.Pid, runTime);
+        return new LaunchResult(records, null, exitStatus, runTime.Dns.Tally);
     }
 
     /// <summary>What the child runs: the launcher's options for what the
@@ -142,10 +133,7 @@ internal static unsafe class NamespaceRunner
     {
         var strings = new List<byte[]>();
         strings.AddRange(request.Inside.LauncherArguments());
-        if (request.Forwarder is { } forwarder)
-            strings.AddRange(forwarder.LauncherArguments());
-        if (request.Report is not null)
-            strings.AddRange(["-r"u8.ToArray(), "report"u8.ToArray()]); // the filter's mode (launcher/filter.h)
+        strings.AddRange(request.RunTime.LauncherArguments());
         strings.Add(request.CommandPath);
         strings.AddRange(request.Argv);
         return StatusProtocol.EncodeRunMessage(strings);
@@ -168,28 +156,6 @@ internal static unsafe class NamespaceRunner
                 sent += (int)n;
             }
         }
-    }
-
-    /// <summary>Gives each socket the child made inside to its owner: an
-    /// errno, or 0 once every forward has its listeners.</summary>
-    private static int TakeInsideSockets(ControlChannel channel, PortForwarder? forwarder, DnsResponder dns)
-    {
-        int e = channel.Receive(out var sockets);
-        if (e != 0)
-            return e;
-        foreach (var socket in sockets)
-        {
-            if (socket.Kind != InsideSocketKind.Forward)
-            {
-                dns.Take(socket);
-            }
-            else if (forwarder?.TakeListener(socket.Fd, socket.Index) != true)
-            {
-                close(socket.Fd);
-                e = EIO;
-            }
-        }
-        return e != 0 || (forwarder is not null && !forwarder.HasAllListeners) ? EIO : 0;
     }
 
     private static Step ToStep(LauncherStep step) => step switch
@@ -307,20 +273,17 @@ internal static unsafe class NamespaceRunner
             kill(launcher, signo);
     }
 
-    /// <summary>After the command exits, how long nonet keeps relaying what it
-    /// sent before the end (a server's last reply, say).</summary>
-    private const int DrainMilliseconds = 1000;
-
     /// <summary>
     /// While the command runs, one epoll loop serves everything: the signals
     /// someone sent to nonet (passed on to the launcher, which passes them to
     /// the command; those from the terminal or kernel, si_code &gt; 0, already
     /// reached the command through its process group and are not doubled),
-    /// the DNS queries, and every forwarding listener and connection.  When
-    /// the launcher exits, listeners close at once; data the command already
-    /// sent is still passed on, for at most <see cref="DrainMilliseconds"/>.
+    /// and every capability of the run (<see cref="RunTime"/>: the DNS room,
+    /// the relays, the supervisor of the seccomp filter).  When the launcher
+    /// exits, listeners close at once; data the command already sent is
+    /// still passed on, for at most <see cref="RunTime.DrainMilliseconds"/>.
     /// </summary>
-    private static int Supervise(int launcher, PortForwarder? forwarder, DnsResponder dns, AttemptRecorder? report = null)
+    private static int Supervise(int launcher, RunTime runTime)
     {
         sigset_t held = SignalForwarding.Held;
         int sfd = Libc.signalfd(-1, &held, Libc.SFD_CLOEXEC | Libc.SFD_NONBLOCK);
@@ -330,9 +293,7 @@ internal static unsafe class NamespaceRunner
         try
         {
             loop.Add(sfd, Sockets.EPOLLIN, new SignalReader(sfd, launcher));
-            dns.Attach(loop);
-            forwarder?.Attach(loop);
-            report?.Attach(loop);
+            runTime.Attach(loop);
             int status;
             while (true)
             {
@@ -350,22 +311,11 @@ internal static unsafe class NamespaceRunner
                 }
                 if (r < 0 && Libc.Errno != EINTR)
                     throw new SystemCallException("waitpid", Libc.Errno);
-                loop.RunOnce(forwarder is { AcceptStalled: true } ? 100 : -1);
-                forwarder?.RetryAccepting();
+                loop.RunOnce(runTime.WakeAfter);
+                runTime.Wake();
             }
 
-            report?.Drain();
-            if (forwarder is null)
-                return status;
-            forwarder.StopAccepting();
-            long deadline = Environment.TickCount64 + DrainMilliseconds;
-            while (forwarder.InsideSending)
-            {
-                long left = deadline - Environment.TickCount64;
-                if (left <= 0)
-                    break;
-                loop.RunOnce((int)left);
-            }
+            runTime.Finish(loop);
             return status;
         }
         finally
@@ -373,9 +323,7 @@ internal static unsafe class NamespaceRunner
             // The loop first: closing it drops every registration at once,
             // so that the rest closes without an epoll_ctl each.
             loop.Dispose();
-            report?.Dispose();
-            forwarder?.Dispose();
-            dns.Dispose();
+            runTime.Dispose();
             close(sfd);
         }
     }

@@ -5,15 +5,15 @@ using System.Net;
 using System.Runtime.InteropServices;
 using System.Text;
 using Nonet.Dns;
-using Nonet.Forwarding;
 using Nonet.Interop;
 using static Nonet.Interop.Seccomp;
 
 namespace Nonet.Report;
 
 /// <summary>
-/// --report's part of the host's event loop: it holds the listener of the
-/// launcher's seccomp filter (launcher/report.c).  For each connect(),
+/// --report's part of the supervision (<see cref="Supervision.Supervisor"/>
+/// holds the listener of the launcher's seccomp filter, launcher/report.c,
+/// and asks this about each call).  For each connect(),
 /// sendto(), sendmsg() and sendmmsg() of the command or a descendant, the
 /// calling thread waits while this reads the call's destination (from
 /// /proc/PID/mem, and the socket itself through pidfd_getfd(2)), records
@@ -24,7 +24,7 @@ namespace Nonet.Report;
 /// attempt is recorded before the call returns, so a command killed right
 /// after it still has it in the report.
 /// </summary>
-internal sealed unsafe class AttemptRecorder : IReadyHandler, IDisposable
+internal sealed unsafe class AttemptRecorder : IDisposable
 {
     private const int MaxAddress = 128;
     private const int MaxDnsPayload = 1024;
@@ -32,16 +32,11 @@ internal sealed unsafe class AttemptRecorder : IReadyHandler, IDisposable
     private const int MsgHdrSize = 56;
     private const int MmsgHdrSize = 64;
 
-    private static readonly (int Connect, int SendTo, int SendMsg, int SendMmsg) Calls =
-        RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? (203, 206, 211, 269) : (42, 44, 46, 307);
-
     private const int MaxPendingQueries = 256;
     private const int MaxLookupConnections = 256;
 
     private readonly IReadOnlyCollection<IPAddress> nameservers;
     private readonly int fileFd;
-    private int listener = -1;
-    private EventLoop? loop;
 
     /// <summary>The namespace's sock_diag socket (see launcher/report.c), and its cookie.</summary>
     private NamespaceSockets? inside;
@@ -72,68 +67,24 @@ internal sealed unsafe class AttemptRecorder : IReadyHandler, IDisposable
         this.fileFd = fileFd;
     }
 
-    /// <summary>
-    /// Takes the listener from the launcher's child (its descriptor
-    /// <paramref name="childFd"/>) and answers the child's one call that
-    /// says so (launcher/report.c, wait_for_report_listener).  An errno, or 0.
-    /// </summary>
-    public int TakeListener(int childPid, int childFd)
+    /// <summary>Under --allow, nonet carried out the connect() itself
+    /// (<see cref="Allow.ConnectBroker"/>): the attempt it made, if it went
+    /// outside, with whether the allow-list let it through.</summary>
+    public void Connected(int tid, SocketKind socket, byte[] address, bool allowed)
     {
-        int pidfd = PidfdOpen(childPid, 0);
-        if (pidfd < 0)
-            return LastError;
-        listener = PidfdGetfd(pidfd, childFd);
-        int e = listener < 0 ? LastError : 0;
-        Sockets.close(pidfd);
-        if (e != 0)
-            return e;
-        // The child is the only process under the filter yet, and it waits
-        // in connect(-1, NULL, 0) for this answer.
-        while (true)
-        {
-            int ready = Wait(listener, 10_000);
-            if (ready <= 0 || (ready & POLLIN) == 0)
-                return ready < 0 ? LastError : Errno.EIO;
-            if (Receive(listener, out var n) != 0)
-                continue;
-            if (n.Pid == childPid && n.Nr == Calls.Connect && (int)n.Args[0] == -1)
-            {
-                TakeNamespaceSockets(childPid, (int)n.Args[2]);
-                return Return(listener, n.Id, 0);
-            }
-            Continue(listener, n.Id);
-        }
-    }
-
-    public void Attach(EventLoop eventLoop)
-    {
-        if (listener < 0)
+        _ = allowed; // the report's verdict field comes with the report's own change
+        var destination = AttemptClassifier.Classify(CallKind.Connect, socket, address, true, 0, nameservers);
+        if (destination is null)
             return;
-        loop = eventLoop;
-        loop.Add(listener, Sockets.EPOLLIN, this);
-    }
-
-    public void OnReady(int fd, uint events)
-    {
-        if ((events & Sockets.EPOLLIN) != 0)
-            HandleOne();
-        else if ((events & (Sockets.EPOLLHUP | Sockets.EPOLLERR)) != 0)
-            loop?.Remove(listener); // every process under the filter has ended
-    }
-
-    /// <summary>After the command has ended: the calls still waiting (of
-    /// processes it left behind) are recorded too.</summary>
-    public void Drain()
-    {
-        if (listener < 0)
-            return;
-        while ((Wait(listener, 0) & POLLIN) != 0)
-            HandleOne();
+        var (tgid, command) = ProcessNames.Of(tid);
+        if (destination.Path is not null && !CallerPaths.ReachesOutside(tid, tgid, AttemptClassifier.RawUnixPath(address), inside))
+            return; // no socket there (nonet hides the resolvers'), or one of this run's
+        Record(new Attempt(DateTime.UtcNow, destination, tgid, command, CallKind.Connect));
     }
 
     /// <summary>The launcher's child's NETLINK_SOCK_DIAG socket, made
     /// inside (its descriptor <paramref name="childFd"/>, or -1).</summary>
-    private void TakeNamespaceSockets(int childPid, int childFd)
+    public void TakeNamespaceSockets(int childPid, int childFd)
     {
         if (childFd < 0)
             return;
@@ -197,29 +148,6 @@ internal sealed unsafe class AttemptRecorder : IReadyHandler, IDisposable
         lastLookupPid = pid;
     }
 
-    private void HandleOne()
-    {
-        if (Receive(listener, out var n) != 0)
-            return; // ENOENT: the caller was killed meanwhile
-        int refused = Verdict(n);
-        try
-        {
-            Inspect(n);
-        }
-        catch (Exception)
-        {
-            // A process's memory is its own to change; nothing it holds may
-            // stop nonet, nor its call.
-        }
-        finally
-        {
-            if (refused != 0)
-                Refuse(listener, n.Id, refused);
-            else
-                Continue(listener, n.Id);
-        }
-    }
-
     /// <summary>
     /// What the call's answer is besides carrying it out: 0, or the errno a
     /// call fails with unread.  A 32-bit (i386) or x32 call, whose layouts
@@ -229,7 +157,10 @@ internal sealed unsafe class AttemptRecorder : IReadyHandler, IDisposable
     internal static int Verdict(in Notification n) =>
         ForeignCalls.Name(n.Arch, n.Nr, n.Args[0], ForeignCalls.Native) is null ? 0 : Errno.ENOSYS;
 
-    internal void Inspect(in Notification n)
+    /// <summary>Records the attempt to the outside that call <paramref name="n"/>
+    /// makes, if it makes one; <paramref name="listener"/> is the filter's,
+    /// to check that the call still waits.  The caller answers the call.</summary>
+    public void Inspect(in Notification n, int listener)
     {
         int pid = (int)n.Pid;
         rawPaths.Clear();
@@ -251,7 +182,7 @@ internal sealed unsafe class AttemptRecorder : IReadyHandler, IDisposable
         {
             // Not readable to nonet (a non-dumpable process, nonet out of
             // descriptors): what is known is recorded, never nothing.
-            RecordUnread(n, call, memoryError);
+            RecordUnread(n, listener, call, memoryError);
             return;
         }
         // A connect() or sendto() to the loopback is decided by its address
@@ -265,7 +196,7 @@ internal sealed unsafe class AttemptRecorder : IReadyHandler, IDisposable
         if (socket is null)
         {
             if (socketError is Errno.EPERM or Errno.EMFILE or Errno.ENFILE)
-                RecordUnread(n, call, socketError);
+                RecordUnread(n, listener, call, socketError);
             return; // EBADF, ENOTSOCK: the call fails as it is
         }
         if (socket.Kind.Domain is not (SocketKind.AfInet or SocketKind.AfInet6 or SocketKind.AfUnix))
@@ -318,7 +249,7 @@ internal sealed unsafe class AttemptRecorder : IReadyHandler, IDisposable
     }
 
     /// <summary>A call nonet could not read: its process and call, and why.</summary>
-    private void RecordUnread(in Notification n, CallKind call, int error)
+    private void RecordUnread(in Notification n, int listener, CallKind call, int error)
     {
         if (error is Errno.ENOENT or Errno.ESRCH || !StillValid(listener, n.Id))
             return; // the caller is gone: its call was never made
@@ -401,14 +332,10 @@ internal sealed unsafe class AttemptRecorder : IReadyHandler, IDisposable
         }
     }
 
+    /// <summary>Lets go of the namespace's sock_diag socket and the
+    /// reserved descriptor.</summary>
     public void Dispose()
     {
-        if (listener >= 0)
-        {
-            loop?.Remove(listener);
-            Sockets.close(listener);
-        }
-        listener = -1;
         inside?.Dispose();
         inside = null;
         reserve.Release();

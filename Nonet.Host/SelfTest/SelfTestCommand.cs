@@ -264,7 +264,8 @@ internal static unsafe class SelfTestCommand
         LaunchResult result;
         try
         {
-            result = NamespaceRunner.Run(new LaunchRequest(launcher.Bytes, self, probeArgv, Program.HostInside(), StdoutFd: pipe[1], Forwarder: forwarder));
+            using var runTime = new Runtime.RunTime(forwarder);
+            result = NamespaceRunner.Run(new LaunchRequest(launcher.Bytes, self, probeArgv, Program.HostInside(), runTime, StdoutFd: pipe[1]));
         }
         finally
         {

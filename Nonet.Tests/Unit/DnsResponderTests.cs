@@ -6,6 +6,7 @@ using System.Net.Sockets;
 using System.Threading;
 using DnsClient;
 using Nonet.Dns;
+using Nonet.Runtime;
 using Nonet.Forwarding;
 using Nonet.Launch;
 using NUnit.Framework;

@@ -3,7 +3,7 @@ using System.Collections.Generic;
 using Nonet.Interop;
 using static Nonet.Interop.Sockets;
 
-namespace Nonet.Forwarding;
+namespace Nonet.Runtime;
 
 /// <summary>Something that wants to hear when a descriptor is ready.</summary>
 internal interface IReadyHandler
