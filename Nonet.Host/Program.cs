@@ -99,7 +99,7 @@ internal static class Program
         switch (command.Mode)
         {
             case Mode.PrintConfig:
-                return PrintConfig(configuration, PlanFor(configuration, command), command.Json);
+                return PrintConfig(configuration, PlanFor(configuration, command), command.Json, AllowFor(configuration, command));
             case Mode.Version:
                 return PrintVersion(configuration);
             case Mode.SelfTest:
@@ -112,6 +112,7 @@ internal static class Program
         var argv = command.Command.Count > 0 ? command.Command : [ChooseShell(configuration)];
         var resolved = CommandResolver.Resolve(argv[0], RawProcess.GetEnvironmentVariable("PATH"));
         var plan = PlanFor(configuration, command);
+        var allowList = AllowFor(configuration, command);
         var reportPlan = Report.ReportPlan.From(configuration);
         var inside = HostInside();
 
@@ -119,7 +120,8 @@ internal static class Program
         using var forwarder = plan.IsEmpty ? null : PortForwarder.Prepare(plan);
         using var reportFile = reportPlan.OpenFile();
         using var recorder = reportPlan.IsEmpty ? null : new Report.AttemptRecorder(inside.Nameservers, reportFile?.Fd ?? -1);
-        var result = NamespaceRunner.Run(new LaunchRequest(launcher.Bytes, resolved.Path, argv, inside, Forwarder: forwarder) { Report = recorder });
+        using var allow = Allow.AllowRun.Prepare(allowList, inside.Nameservers);
+        var result = NamespaceRunner.Run(new LaunchRequest(launcher.Bytes, resolved.Path, argv, inside, Forwarder: forwarder) { Report = recorder, Allow = allow });
         if (result.Failure is { } failure)
         {
             var explanation = FailureExplainer.Explain(failure, HostFacts.Read());
@@ -156,6 +158,16 @@ internal static class Program
             Configured("publish").Concat(Given(command.Publishes, "--publish")));
     }
 
+    /// <summary>The configured --allow rules, then the options' ones.</summary>
+    private static Allow.AllowList AllowFor(NonetConfiguration configuration, ParsedCommandLine command)
+    {
+        var setting = configuration.Describe("allow");
+        var configured = new Allow.AllowSource(setting.Source, IsOption: false);
+        return Allow.AllowList.Build(
+            ForwardingPlan.SplitList(setting.Value).Select(spec => (spec, configured))
+                .Concat(command.Allows.Select(spec => (spec, new Allow.AllowSource("--allow", IsOption: true)))));
+    }
+
     /// <summary>What the namespace gets from this host: its nameservers to
     /// answer, the resolver daemons' sockets to hide, and for root the
     /// kernel's settings made read-only.</summary>
@@ -183,12 +195,12 @@ internal static class Program
         return ExitCodes.Success;
     }
 
-    private static int PrintConfig(NonetConfiguration configuration, ForwardingPlan plan, bool json)
+    private static int PrintConfig(NonetConfiguration configuration, ForwardingPlan plan, bool json, Allow.AllowList allow)
     {
         var settings = ConfigReport.Effective(configuration, RawProcess.GetEnvironmentVariable("SHELL"), HostExecutable.Parent());
         StdStreams.Out.Write(json
-            ? ConfigReport.RenderJson(configuration.Files, settings, plan)
-            : ConfigReport.RenderText(configuration.Files, settings, plan));
+            ? ConfigReport.RenderJson(configuration.Files, settings, plan, allow)
+            : ConfigReport.RenderText(configuration.Files, settings, plan, allow));
         return ExitCodes.Success;
     }
 }

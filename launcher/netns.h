@@ -23,6 +23,7 @@ int bring_loopback_up(void);
 void allow_all_ports(void);
 int allow_ping(gid_t gid);
 int route_locally(const struct nonet_address *address);
+int add_loopback_address(const struct nonet_address *address);
 int bind_dns_socket(const struct nonet_address *address, int type);
 int is_loopback(const struct nonet_address *address);
 

@@ -52,7 +52,7 @@ internal static class ConfigReport
         return shown;
     }
 
-    public static string RenderText(IReadOnlyList<ConfigFileState> files, IReadOnlyList<ShownSetting> settings, ForwardingPlan plan)
+    public static string RenderText(IReadOnlyList<ConfigFileState> files, IReadOnlyList<ShownSetting> settings, ForwardingPlan plan, Allow.AllowList? allow = null)
     {
         var text = new StringBuilder();
         text.Append("# configuration files, lowest precedence first\n");
@@ -72,10 +72,16 @@ internal static class ConfigReport
             foreach (var p in plan.Publishes)
                 text.Append($"#   publish {p}: {p.Describe()}\n");
         }
+        if (allow is { IsEmpty: false })
+        {
+            text.Append("# --allow rules in effect (the setting, then --allow options)\n");
+            foreach (var rule in allow.Rules)
+                text.Append($"#   allow {rule}\n");
+        }
         return text.ToString();
     }
 
-    public static string RenderJson(IReadOnlyList<ConfigFileState> files, IReadOnlyList<ShownSetting> settings, ForwardingPlan plan)
+    public static string RenderJson(IReadOnlyList<ConfigFileState> files, IReadOnlyList<ShownSetting> settings, ForwardingPlan plan, Allow.AllowList? allow = null)
     {
         using var stream = new MemoryStream();
         using (var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
@@ -136,6 +142,10 @@ internal static class ConfigReport
                 writer.WriteNumber("hostPort", p.HostPort);
                 writer.WriteEndObject();
             }
+            writer.WriteEndArray();
+            writer.WriteStartArray("allow");
+            foreach (var rule in allow?.Rules ?? [])
+                writer.WriteStringValue(rule.ToString());
             writer.WriteEndArray();
             writer.WriteEndObject();
         }

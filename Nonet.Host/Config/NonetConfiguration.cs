@@ -55,6 +55,7 @@ internal sealed class NonetConfiguration
         new("hint", "after a failing command, say that nonet answered its name lookups: auto (when stderr is a terminal), on or off", "--hint/--no-hint"),
         new("report", "when the command ends, list on stderr every attempt it made to reach outside: on or off (default off)", "--report"),
         new("report-file", "write each attempt to reach outside to this file as it happens, one JSON object per line", "--report-file"),
+        new("allow", "hosts, domains (*.NAME), addresses or networks the command may reach, as for --allow, separated by spaces or commas (options add to these)", "--allow", IsList: true),
     ];
 
     private readonly IConfigurationRoot root;

@@ -18,6 +18,10 @@ internal sealed record LaunchRequest(byte[] LauncherPath, byte[] CommandPath, IR
 {
     /// <summary>--report: records the command's attempts to reach outside.</summary>
     public AttemptRecorder? Report { get; init; }
+
+    /// <summary>--allow: the rules, the addresses DNS gave for allowed
+    /// names, and the DNS forwarder (null: none, and no work for it).</summary>
+    public Nonet.Allow.AllowRun? Allow { get; init; }
 }
 
 /// <summary>How a launch went: every status record, the failure if the
@@ -35,7 +39,7 @@ internal static unsafe class NamespaceRunner
     public static LaunchResult Run(LaunchRequest request)
     {
         Leftovers.BecomeSubreaper();
-        using var dns = new DnsResponder();
+        using var dns = new DnsResponder(request.Allow?.Dns);
         // The launcher Native/prestart.c started before the runtime, when it
         // is the one this run needs; else one started now.
         int spawnError = 0;
@@ -68,6 +72,7 @@ internal static unsafe class NamespaceRunner
                         LauncherStep.Dns => request.Inside.NameserverSubject(record.Value),
                         LauncherStep.Mounts => request.Inside.MountSubject(record.Value) ?? "",
                         LauncherStep.Report => record.Value < 0 ? "waiting for nonet: " : "seccomp: ",
+                        LauncherStep.LoopbackUp when record.Value > 0 => request.Allow?.LoopbackAddressSubject(record.Value) ?? "",
                         _ => CommandResolver.Show(request.Argv[0]),
                     });
                 }
@@ -144,6 +149,8 @@ internal static unsafe class NamespaceRunner
             strings.AddRange(forwarder.LauncherArguments());
         if (request.Report is not null)
             strings.AddRange(["-r"u8.ToArray(), "1"u8.ToArray()]);
+        if (request.Allow is { } allow)
+            strings.AddRange(allow.LauncherArguments());
         strings.Add(request.CommandPath);
         strings.AddRange(request.Argv);
         return StatusProtocol.EncodeRunMessage(strings);

@@ -104,7 +104,7 @@ public sealed class NonetConfigurationTests
     {
         var config = Load(Files(null, null));
         Assert.That(config.Get("shell"), Is.Null);
-        Assert.That(config.Describe(), Is.EqualTo(new[] { "shell", "launcher", "forward", "publish", "hint", "report", "report-file" }.Select(k => new EffectiveSetting(k, null, "default"))));
+        Assert.That(config.Describe(), Is.EqualTo(new[] { "shell", "launcher", "forward", "publish", "hint", "report", "report-file", "allow" }.Select(k => new EffectiveSetting(k, null, "default"))));
     }
 
     [Test]
