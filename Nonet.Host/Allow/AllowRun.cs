@@ -56,7 +56,7 @@ internal sealed class AllowRun : IDisposable
                 $"--allow needs Linux {MinimumKernel.Major}.{MinimumKernel.Minor} or later (SECCOMP_IOCTL_NOTIF_ADDFD); this kernel is {UserText.Quote(release ?? "unknown")}");
         var hostAddresses = HostNetwork.Addresses();
         var run = new AllowRun(list, nameservers, hostAddresses);
-        run.RecordHostsFile(RawFile.ReadText(HostsFile.DefaultPath), hostAddresses);
+        run.Addresses.RecordHostsFile(RawFile.ReadText(HostsFile.DefaultPath), hostAddresses);
         return run;
     }
 
@@ -73,18 +73,6 @@ internal sealed class AllowRun : IDisposable
         if (!int.TryParse(minorText, NumberStyles.None, CultureInfo.InvariantCulture, out int minor))
             return false;
         return new Version(major, minor) >= MinimumKernel;
-    }
-
-    /// <summary>An allowed name's /etc/hosts entries, as if DNS had given
-    /// them (and dropped the same ones).</summary>
-    public void RecordHostsFile(string? hosts, IReadOnlySet<IPAddress> hostAddresses)
-    {
-        foreach (var (address, name) in HostsFile.Entries(hosts))
-        {
-            var rules = List.RulesFor(name);
-            if (rules.Count > 0 && !AddressClass.IsRebinding(address, hostAddresses))
-                Addresses.Record(address, name, rules);
-        }
     }
 
     private static bool IsGlobalIPv6(IPAddress address) =>

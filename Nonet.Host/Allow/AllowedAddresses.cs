@@ -65,5 +65,17 @@ internal sealed class AllowedAddresses(AllowList list)
         return true;
     }
 
+    /// <summary>An allowed name's /etc/hosts entries, as if DNS had given
+    /// them (and dropped the same ones).</summary>
+    public void RecordHostsFile(string? hosts, IReadOnlySet<IPAddress> hostAddresses)
+    {
+        foreach (var (address, name) in Dns.HostsFile.Entries(hosts))
+        {
+            var rules = List.RulesFor(name);
+            if (rules.Count > 0 && !AddressClass.IsRebinding(address, hostAddresses))
+                Record(address, name, rules);
+        }
+    }
+
     private sealed record Entry(string Name, List<AllowRule> Rules);
 }

@@ -2,7 +2,6 @@ using System;
 using System.Buffers.Binary;
 using System.Collections.Generic;
 using System.Net;
-using System.Security.Cryptography;
 using Nonet.Allow;
 using Nonet.Forwarding;
 using Nonet.Interop;
@@ -23,9 +22,9 @@ namespace Nonet.Dns;
 /// </summary>
 internal sealed unsafe class DnsForwarder : IDisposable, IReadyHandler
 {
-    /// <summary>Upstream queries at once; beyond that a query gets SERVFAIL
-    /// at once, so a flood of lookups costs nonet a bounded number of
-    /// descriptors.</summary>
+    /// <summary>Upstream queries at once; beyond that the oldest gets
+    /// SERVFAIL to make room, so a flood of lookups costs nonet a bounded
+    /// number of descriptors and does not keep later lookups waiting.</summary>
     public const int MaxInFlight = 64;
 
     /// <summary>One try of one nameserver, then the next (or the same again).</summary>
@@ -79,13 +78,15 @@ internal sealed unsafe class DnsForwarder : IDisposable, IReadyHandler
         if (rules.Count == 0)
             return false;
         Forwarded++;
-        if (pending.Count >= MaxInFlight || loop is null)
+        if (loop is null)
         {
             Failed++;
             deliver(DnsRelay.ServerFailure(query));
             return true;
         }
-        var p = new Pending(this, query, question, rules, limit, deliver, (ushort)RandomNumberGenerator.GetInt32(ushort.MaxValue + 1));
+        if (pending.Count >= MaxInFlight)
+            pending[0].Fail();
+        var p = new Pending(this, query, question, rules, limit, deliver, HostNetwork.RandomId());
         pending.Add(p);
         p.Try();
         ArmTimer();
@@ -212,12 +213,16 @@ internal sealed unsafe class DnsForwarder : IDisposable, IReadyHandler
         public void TimedOut()
         {
             if (Environment.TickCount64 >= started + TotalMilliseconds)
-            {
-                owner.Failed++;
-                owner.Finish(this, DnsRelay.ServerFailure(query));
-                return;
-            }
-            Try();
+                Fail();
+            else
+                Try();
+        }
+
+        /// <summary>Gives up: the client gets SERVFAIL.</summary>
+        public void Fail()
+        {
+            owner.Failed++;
+            owner.Finish(this, DnsRelay.ServerFailure(query));
         }
 
         public void OnReady(int readyFd, uint events)
@@ -300,8 +305,7 @@ internal sealed unsafe class DnsForwarder : IDisposable, IReadyHandler
             {
                 if (!malformed)
                     return false; // not an answer to this query: a late or forged datagram
-                owner.Failed++;
-                owner.Finish(this, DnsRelay.ServerFailure(query));
+                Fail();
                 return true;
             }
             if (reply.Truncated && !tcp)

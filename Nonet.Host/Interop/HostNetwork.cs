@@ -35,6 +35,21 @@ internal static unsafe partial class HostNetwork
     [LibraryImport(Name, SetLastError = true)]
     public static partial int timerfd_settime(int fd, int flags, long* newValue, long* oldValue);
 
+    [LibraryImport(Name, SetLastError = true)]
+    private static partial nint getrandom(void* buffer, nuint length, uint flags);
+
+    /// <summary>A random 16-bit number from the kernel (getrandom(2)):
+    /// System.Security.Cryptography would load libcrypto with dlopen, which
+    /// a static executable must not do.</summary>
+    public static ushort RandomId()
+    {
+        ushort value = 0;
+        while (getrandom(&value, 2, 0) != 2)
+        {
+        }
+        return value;
+    }
+
     /// <summary>Every address of every interface of the host's network
     /// namespace (link-local ones without their zone); empty if the kernel
     /// does not say.</summary>

@@ -201,7 +201,7 @@ public sealed class Outside : IDisposable
     /// own so that nothing else on the machine sees the change.
     /// </summary>
     public RunResult Run(Identity who, IEnumerable<string> nonetArguments, string? resolvConf = null,
-        IDictionary<string, string?>? environment = null, TimeSpan? timeout = null)
+        IDictionary<string, string?>? environment = null, TimeSpan? timeout = null, string? workingDirectory = null)
     {
         string file = ResolvConf;
         if (resolvConf is not null)
@@ -220,7 +220,7 @@ public sealed class Outside : IDisposable
         }
         command.Add(Harness.Nonet);
         command.AddRange(nonetArguments);
-        return Harness.Run(Identity.Root, "unshare", command, env, timeout: timeout);
+        return Harness.Run(Identity.Root, "unshare", command, env, workingDirectory: workingDirectory, timeout: timeout);
     }
 
     private static RunResult Root(params string[] args) =>
