@@ -122,7 +122,7 @@ internal static class Program
         switch (command.Mode)
         {
             case Mode.PrintConfig:
-                return PrintConfig(configuration, command, PlanFor(configuration, command));
+                return PrintConfig(configuration, command, PlanFor(configuration, command), AllowFor(configuration, command));
             case Mode.Version:
                 return PrintVersion(configuration);
             case Mode.SelfTest:
@@ -135,19 +135,23 @@ internal static class Program
         var argv = command.Command.Count > 0 ? command.Command : [ChooseShell(configuration)];
         var resolved = CommandResolver.Resolve(argv[0], RawProcess.GetEnvironmentVariable("PATH"));
         var plan = PlanFor(configuration, command);
+        var allowList = AllowFor(configuration, command);
         var reportPlan = Report.ReportPlan.From(configuration);
         var inside = HostInside();
-        var allow = Allow.AllowPlan.From(configuration.Get("allow"), () => RawFile.ReadText("/proc/sys/kernel/osrelease"));
+        // Before the signals are held, as every check of the settings: a
+        // kernel without SECCOMP_IOCTL_NOTIF_ADDFD is one line and 125.
+        var allow = Allow.AllowRun.Prepare(allowList, inside.Nameservers);
 
         // Before the signals are held: a report file that cannot be opened
         // at once must leave nonet as interruptible as any failure before it.
         using var reportFile = reportPlan.OpenFile();
         SignalForwarding.HoldInAllThreads();
         var recorder = reportPlan.IsEmpty ? null : new Report.AttemptRecorder(inside.Nameservers, reportFile?.Fd ?? -1);
-        var broker = allow is null ? null : new Allow.ConnectBroker(allow, inside.Nameservers, recorder);
+        var broker = allow is null ? null : new Allow.ConnectBroker(allow, [.. inside.Nameservers, Allow.AddressClass.InsideIPv4, Allow.AddressClass.InsideIPv6], recorder);
         using var runTime = new Runtime.RunTime(
             plan.IsEmpty ? null : PortForwarder.Prepare(plan, StdStreams.Error),
-            recorder is null && broker is null ? null : new Supervision.Supervisor(recorder, broker));
+            recorder is null && broker is null ? null : new Supervision.Supervisor(recorder, broker),
+            allow);
         if (recorder is not null)
             runTime.Dns.Answered = recorder.OnDnsAnswered; // queries no watched call carried
         var result = NamespaceRunner.Run(new LaunchRequest(launcher.Bytes, resolved.Path, argv, inside, runTime));
@@ -203,6 +207,16 @@ internal static class Program
         }
     }
 
+    /// <summary>The configured --allow rules, then the options' ones.</summary>
+    private static Allow.AllowList AllowFor(NonetConfiguration configuration, ParsedCommandLine command)
+    {
+        var setting = configuration.Describe("allow");
+        var configured = new Allow.AllowSource(setting.Source, IsOption: false);
+        return Allow.AllowList.Build(
+            ForwardingPlan.SplitList(setting.Value).Select(spec => (spec, configured))
+                .Concat(command.Allows.Select(spec => (spec, new Allow.AllowSource("--allow", IsOption: true)))));
+    }
+
     /// <summary>What the namespace gets from this host: its nameservers to
     /// answer, the resolver daemons' sockets to hide, and for root the
     /// kernel's settings made read-only.</summary>
@@ -230,13 +244,13 @@ internal static class Program
         return ExitCodes.Success;
     }
 
-    private static int PrintConfig(NonetConfiguration configuration, ParsedCommandLine command, ForwardingPlan plan)
+    private static int PrintConfig(NonetConfiguration configuration, ParsedCommandLine command, ForwardingPlan plan, Allow.AllowList allow)
     {
         var settings = ConfigReport.Effective(configuration, RawProcess.GetEnvironmentVariable("SHELL"), HostExecutable.Parent(),
-            command.Forwards, command.Publishes);
+            command.Forwards, command.Publishes, command.Allows);
         StdStreams.Out.Write(command.Json
-            ? ConfigReport.RenderJson(configuration.Files, settings, plan)
-            : ConfigReport.RenderText(configuration.Files, settings, plan));
+            ? ConfigReport.RenderJson(configuration.Files, settings, plan, allow)
+            : ConfigReport.RenderText(configuration.Files, settings, plan, allow));
         return ExitCodes.Success;
     }
 }

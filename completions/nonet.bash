@@ -20,7 +20,7 @@ _nonet()
                 start=$((i + 1))
                 break
                 ;;
-            --launcher | --forward | --publish | --report-file)
+            --launcher | --forward | --publish | --allow | --report-file)
                 ((i += 2))
                 ;;
             -?*)
@@ -46,7 +46,7 @@ _nonet()
     elif [[ ${words[cword]} == -*=* ]]; then
         :
     elif [[ $cur == -* ]]; then
-        local options='--self-test --json --print-config --launcher --forward --publish --report --report-file --hint --no-hint --version --help -h --'
+        local options='--self-test --json --print-config --launcher --forward --publish --allow --report --report-file --hint --no-hint --version --help -h --'
         mapfile -t COMPREPLY < <(compgen -W "$options" -- "$cur")
     else
         # The first word that is not an option: the command's name.

@@ -12,7 +12,7 @@ function __fish_nonet_in_command
         switch $tokens[1]
             case --
                 return 0
-            case --launcher --forward --publish --report-file
+            case --launcher --forward --publish --allow --report-file
                 # Its value is the next word.
                 set -e tokens[1]
             case -
@@ -33,6 +33,7 @@ complete -c nonet -n $opts -l print-config -d "Show each setting's effective val
 complete -c nonet -n $opts -l launcher -r -F -d 'Use this nonet-launcher'
 complete -c nonet -n $opts -l forward -x -d 'Let the command reach a TCP port outside: [INNERPORT:][HOSTADDR:]PORT'
 complete -c nonet -n $opts -l publish -x -d 'Let the caller reach a TCP server of the command: [OUTERPORT:]INNERPORT'
+complete -c nonet -n $opts -l allow -x -d 'Let the command reach a host, *.domain, address or CIDR, with optional :PORT'
 complete -c nonet -n $opts -l report -d 'When the command ends, list every attempt it made to reach outside'
 complete -c nonet -n $opts -l report-file -r -F -d 'Write each attempt to a file as it happens, as JSON lines'
 complete -c nonet -n $opts -l hint -d 'After a failing command, say which name lookups nonet answered'
@@ -41,4 +42,4 @@ complete -c nonet -n $opts -l version -d 'Show the versions of nonet and its lau
 complete -c nonet -n $opts -s h -l help -d 'Show help'
 
 # The command's name, then its arguments with its own completion.
-complete -c nonet -f -a '(__fish_complete_subcommand -- --launcher --forward --publish --report-file)'
+complete -c nonet -f -a '(__fish_complete_subcommand -- --launcher --forward --publish --report-file --allow)'

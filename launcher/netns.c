@@ -68,6 +68,19 @@ struct rtattr {
 	unsigned short rta_len;
 	unsigned short rta_type;
 };
+struct ifaddrmsg {
+	unsigned char ifa_family;
+	unsigned char ifa_prefixlen;
+	unsigned char ifa_flags;
+	unsigned char ifa_scope;
+	uint32_t ifa_index;
+};
+#define RTM_NEWADDR 20
+#define IFA_ADDRESS 1
+#define IFA_LOCAL 2
+#define IFA_F_NODAD 0x02
+
+static int rtnetlink_request(const struct nlmsghdr *request);
 
 #define DNS_PORT 53
 #define TCP_BACKLOG 64
@@ -231,16 +244,9 @@ int route_locally(const struct nonet_address *address)
 		struct rtmsg rt;
 		char attrs[64];
 	} req;
-	struct {
-		struct nlmsghdr nh;
-		struct nlmsgerr err;
-	} ack;
-	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
 	size_t addr_len = address->family == AF_INET ? 4 : 16;
 	struct rtattr *rta;
 	unsigned int lo = if_nametoindex("lo");
-	ssize_t n;
-	int fd;
 
 	if (lo == 0)
 		return -1;
@@ -266,11 +272,27 @@ int route_locally(const struct nonet_address *address)
 	req.nh.nlmsg_len = (unsigned int)(NLMSG_HDRLEN + sizeof req.rt +
 					  RTA_ALIGN(RTA_LENGTH(addr_len)) + RTA_LENGTH(sizeof lo));
 
+	/* EEXIST: a loopback address, or the same nameserver listed twice. */
+	return rtnetlink_request(&req.nh);
+}
+
+/* Sends one rtnetlink request and waits for its acknowledgement; EEXIST
+ * counts as done. */
+static int rtnetlink_request(const struct nlmsghdr *request)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct nlmsgerr err;
+	} ack;
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	ssize_t n;
+	int fd;
+
 	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
 	if (fd < 0)
 		return -1;
 	do
-		n = sendto(fd, &req, req.nh.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof kernel);
+		n = sendto(fd, request, request->nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof kernel);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return close_and_fail(fd);
@@ -284,12 +306,51 @@ int route_locally(const struct nonet_address *address)
 		errno = EPROTO;
 		return -1;
 	}
-	/* EEXIST: a loopback address, or the same nameserver listed twice. */
 	if (ack.err.error != 0 && ack.err.error != -EEXIST) {
 		errno = -ack.err.error;
 		return -1;
 	}
 	return 0;
+}
+
+/* --allow: ADDRESS (192.0.0.8, RFC 7600, or 100::8, RFC 6666: neither
+ * leads anywhere) as a /32 or /128 on "lo" (ip addr add ADDRESS dev lo).
+ * glibc's getaddrinfo(AI_ADDRCONFIG) counts no loopback address, and with
+ * only 127.0.0.1 and ::1 it would answer "no such name" for every allowed
+ * name without asking.  One RTM_NEWADDR, acknowledged. */
+int add_loopback_address(const struct nonet_address *address)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct ifaddrmsg ifa;
+		char attrs[64];
+	} req;
+	size_t addr_len = address->family == AF_INET ? 4 : 16;
+	struct rtattr *rta;
+	unsigned int lo = if_nametoindex("lo");
+
+	if (lo == 0)
+		return -1;
+	memset(&req, 0, sizeof req);
+	req.nh.nlmsg_type = RTM_NEWADDR;
+	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+	req.nh.nlmsg_seq = 1;
+	req.ifa.ifa_family = (unsigned char)address->family;
+	req.ifa.ifa_prefixlen = (unsigned char)(addr_len * 8);
+	req.ifa.ifa_flags = IFA_F_NODAD;
+	req.ifa.ifa_index = lo;
+
+	rta = (struct rtattr *)req.attrs;
+	rta->rta_type = IFA_LOCAL;
+	rta->rta_len = (unsigned short)RTA_LENGTH(addr_len);
+	memcpy(RTA_DATA(rta), &address->addr, addr_len);
+	rta = (struct rtattr *)(req.attrs + RTA_ALIGN(rta->rta_len));
+	rta->rta_type = IFA_ADDRESS;
+	rta->rta_len = (unsigned short)RTA_LENGTH(addr_len);
+	memcpy(RTA_DATA(rta), &address->addr, addr_len);
+	req.nh.nlmsg_len = (unsigned int)(NLMSG_HDRLEN + sizeof req.ifa +
+					  RTA_ALIGN(RTA_LENGTH(addr_len)) + RTA_LENGTH(addr_len));
+	return rtnetlink_request(&req.nh);
 }
 
 /* A socket of TYPE (SOCK_DGRAM or SOCK_STREAM) on ADDRESS port 53, for the

@@ -25,6 +25,7 @@ void keep_unprivileged_port_start(int outside, int may_bind_any_port);
 int allow_ping(gid_t gid);
 int forbid_user_namespaces(void);
 int route_locally(const struct nonet_address *address);
+int add_loopback_address(const struct nonet_address *address);
 int bind_dns_socket(const struct nonet_address *address, int type);
 int is_loopback(const struct nonet_address *address);
 

@@ -42,6 +42,7 @@
  *   -H PATH  (a host daemon's Unix socket, such as nscd's) and -o PATH
  *            (/proc/sys, say): the child makes a mount namespace, /dev/null
  *            covers each -H path, and each -o tree becomes read-only;
+ *   -a ADDR  (--allow) ADDR becomes an address of "lo" (netns.c says why);
  *   -r MODE  "report" (--report) or "allow" (--allow): the seccomp filter
  *            that the child installs just before execve() on every run
  *            (filter.c: address families, TIOCSTI) also hands the
@@ -129,6 +130,9 @@ static uint16_t publish_ports[NONET_MAX_FORWARDS];
 static size_t n_publish;
 static struct nonet_address nameservers[NONET_MAX_NAMESERVERS];
 static size_t n_nameservers;
+#define MAX_LOOPBACK_ADDRESSES 2
+static struct nonet_address loopback_addresses[MAX_LOOPBACK_ADDRESSES];
+static size_t n_loopback_addresses;
 static const char *hidden_paths[NONET_MAX_MOUNTS];
 static size_t n_hidden;
 static const char *read_only_paths[NONET_MAX_MOUNTS];
@@ -810,6 +814,15 @@ static void run_child(pid_t parent)
 	 * group must be mapped by now. */
 	(void)allow_ping(getgid());
 
+	/* --allow: addresses on "lo" for getaddrinfo(AI_ADDRCONFIG).  A
+	 * failure is told as lo's, with which -a (from 1). */
+	for (size_t i = 0; i < n_loopback_addresses; i++) {
+		if (add_loopback_address(&loopback_addresses[i]) < 0) {
+			report(STEP_LOOPBACK_UP, errno, (int)i + 1);
+			_exit(EXIT_NONET_FAILED);
+		}
+	}
+
 	if (n_nameservers > 0) {
 		size_t failed = 0;
 
@@ -932,6 +945,9 @@ static int parse_options(int argc, char **argv, int first)
 		else if (strcmp(argv[i], "-n") == 0 && n_nameservers < NONET_MAX_NAMESERVERS &&
 			 parse_address(value, &nameservers[n_nameservers]) == 0)
 			n_nameservers++;
+		else if (strcmp(argv[i], "-a") == 0 && n_loopback_addresses < MAX_LOOPBACK_ADDRESSES &&
+			 parse_address(value, &loopback_addresses[n_loopback_addresses]) == 0)
+			n_loopback_addresses++;
 		else if (strcmp(argv[i], "-H") == 0 && value[0] == '/' && n_hidden < NONET_MAX_MOUNTS)
 			hidden_paths[n_hidden++] = value;
 		else if (strcmp(argv[i], "-r") == 0 && filter_mode_parse(value, &mode) == 0)

@@ -33,7 +33,7 @@ internal interface IConnectPolicy
 /// to nonet, and nonet never lets the kernel carry one out on the command's
 /// behalf (no SECCOMP_USER_NOTIF_FLAG_CONTINUE): the kernel would read the
 /// address and the descriptor again, after nonet looked, and another thread
-/// can change both meanwhile (docs: /work/shared/design/allow.md, the
+/// can change both meanwhile (the design note on --allow, the
 /// bypasses it reproduced).  Instead nonet
 ///
 ///  1. pins the caller's socket (pidfd_getfd) and copies the address once

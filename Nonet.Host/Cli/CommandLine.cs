@@ -24,6 +24,9 @@ internal sealed record ParsedCommandLine(
     /// <summary>--publish values, in order.</summary>
     public IReadOnlyList<string> Publishes { get; init; } = [];
 
+    /// <summary>--allow values, in order.</summary>
+    public IReadOnlyList<string> Allows { get; init; } = [];
+
     /// <summary>"on" for --report, else null.</summary>
     public string? ReportOverride { get; init; }
 
@@ -123,6 +126,7 @@ internal static class CommandLine
         string? launcher = result.GetValue(definition.Launcher);
         var forwards = result.GetValue(definition.Forward) ?? [];
         var publishes = result.GetValue(definition.Publish) ?? [];
+        var allows = result.GetValue(definition.Allow) ?? [];
         bool hint = result.GetValue(definition.Hint);
         bool noHint = result.GetValue(definition.NoHint);
         bool report = result.GetValue(definition.Report);
@@ -151,6 +155,8 @@ internal static class CommandLine
         if ((forwards.Length > 0 || publishes.Length > 0) && mode is not (Mode.Run or Mode.PrintConfig))
             throw new NonetException(ExitCodes.NonetFailed,
                 Usage($"{(forwards.Length > 0 ? "--forward" : "--publish")} goes with a command or --print-config"));
+        if (allows.Length > 0 && mode is not (Mode.Run or Mode.PrintConfig))
+            throw new NonetException(ExitCodes.NonetFailed, Usage("--allow goes with a command or --print-config"));
 
         if ((hint || noHint) && mode is not (Mode.Run or Mode.PrintConfig))
             throw new NonetException(ExitCodes.NonetFailed,
@@ -168,6 +174,7 @@ internal static class CommandLine
             ReportFileOverride = reportFile,
             Forwards = forwards,
             Publishes = publishes,
+            Allows = allows,
             HintOverride = hint ? "on" : noHint ? "off" : null,
         };
     }

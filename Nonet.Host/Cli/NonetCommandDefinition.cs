@@ -20,9 +20,10 @@ internal sealed class NonetCommandDefinition
 
         With no COMMAND, nonet runs $SHELL (else the 'shell' setting, else /bin/sh).
         Options end at the first word that is not an option, or at '--'; every
-        word after that goes to COMMAND unchanged.  --forward and --publish (TCP)
-        may be repeated, and add to the 'forward' and 'publish' settings; of any
-        other option given more than once, the last one wins.
+        word after that goes to COMMAND unchanged.  --forward, --publish and
+        --allow may be repeated, and add to the 'forward', 'publish' and 'allow'
+        settings; of any other option given more than once, the last one wins.
+        --allow needs Linux 5.9; IPv6 addresses go in brackets.
 
         Exit status:
           the command's own status, or 128+N if a signal N killed it;
@@ -71,6 +72,12 @@ internal sealed class NonetCommandDefinition
         HelpName = "[OUTERPORT:]INNERPORT",
         AllowMultipleArgumentsPerToken = false,
     };
+    public Option<string[]> Allow { get; } = new("--allow")
+    {
+        Description = "Let the command reach this host, domain, address or network (TCP), and look up allowed names",
+        HelpName = "NAME|*.NAME|ADDR|CIDR[:PORT]",
+        AllowMultipleArgumentsPerToken = false,
+    };
     public Option<bool> Hint { get; } = new("--hint")
     {
         Description = "After a failing command, say which name lookups nonet answered (by default only when stderr is a terminal)",
@@ -103,6 +110,7 @@ internal sealed class NonetCommandDefinition
         Root.Options.Add(PrintConfig);
         Root.Options.Add(Forward);
         Root.Options.Add(Publish);
+        Root.Options.Add(Allow);
         Root.Options.Add(Launcher);
         Root.Options.Add(Report);
         Root.Options.Add(ReportFile);

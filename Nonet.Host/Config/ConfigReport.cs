@@ -27,7 +27,7 @@ internal static class ConfigReport
     /// when nonet runs one); for 'launcher', the one nonet found; for
     /// 'forward' and 'publish', the settings' specs, then the options'.</summary>
     public static IReadOnlyList<ShownSetting> Effective(NonetConfiguration configuration, byte[]? shellVariable, FilePath hostDirectory,
-        IReadOnlyList<string>? forwardOptions = null, IReadOnlyList<string>? publishOptions = null)
+        IReadOnlyList<string>? forwardOptions = null, IReadOnlyList<string>? publishOptions = null, IReadOnlyList<string>? allowOptions = null)
     {
         var shown = new List<ShownSetting>();
         foreach (var definition in NonetConfiguration.Known)
@@ -46,8 +46,8 @@ internal static class ConfigReport
                     var choice = LauncherLocator.Choose(setting, hostDirectory);
                     shown.Add(new("launcher", choice.Path?.Shown ?? "", choice.Source, choice.Path is null ? choice.Problem ?? "none found" : choice.Problem));
                     break;
-                case "forward" or "publish":
-                    shown.Add(List(definition.Key, setting, (definition.Key == "forward" ? forwardOptions : publishOptions) ?? []));
+                case "forward" or "publish" or "allow":
+                    shown.Add(List(definition.Key, setting, (definition.Key switch { "forward" => forwardOptions, "publish" => publishOptions, _ => allowOptions }) ?? []));
                     break;
                 case "hint":
                     shown.Add(Switch(setting, "auto", "default (on when stderr is a terminal)", auto: true));
@@ -94,7 +94,7 @@ internal static class ConfigReport
 
     /// <summary>A configuration file: comments on lines of their own, one
     /// 'key = value' line per setting, "key =" for none.</summary>
-    public static string RenderText(IReadOnlyList<ConfigFileState> files, IReadOnlyList<ShownSetting> settings, ForwardingPlan plan)
+    public static string RenderText(IReadOnlyList<ConfigFileState> files, IReadOnlyList<ShownSetting> settings, ForwardingPlan plan, Allow.AllowList? allow = null)
     {
         var text = new StringBuilder();
         text.Append("# nonet's settings in effect; as a configuration file, this reads back\n");
@@ -115,13 +115,19 @@ internal static class ConfigReport
             foreach (var p in plan.Publishes)
                 text.Append($"#   publish {p}: {p.Describe()}\n");
         }
+        if (allow is { IsEmpty: false })
+        {
+            text.Append("\n# --allow rules in effect (the setting, then --allow options)\n");
+            foreach (var rule in allow.Rules)
+                text.Append($"#   allow {rule}\n");
+        }
         return text.ToString();
     }
 
     /// <summary>A JSON key for a setting: snake_case (report_file).</summary>
     public static string JsonKey(string key) => key.Replace('-', '_');
 
-    public static string RenderJson(IReadOnlyList<ConfigFileState> files, IReadOnlyList<ShownSetting> settings, ForwardingPlan plan)
+    public static string RenderJson(IReadOnlyList<ConfigFileState> files, IReadOnlyList<ShownSetting> settings, ForwardingPlan plan, Allow.AllowList? allow = null)
     {
         using var stream = new MemoryStream();
         using (var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
@@ -181,6 +187,10 @@ internal static class ConfigReport
                 writer.WriteNumber("host_port", p.HostPort);
                 writer.WriteEndObject();
             }
+            writer.WriteEndArray();
+            writer.WriteStartArray("allow");
+            foreach (var rule in allow?.Rules ?? [])
+                writer.WriteStringValue(rule.ToString());
             writer.WriteEndArray();
             writer.WriteEndObject();
         }

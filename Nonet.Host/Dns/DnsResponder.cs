@@ -69,7 +69,12 @@ internal sealed unsafe class DnsResponder : ICapability
     private readonly List<int> udpSockets = [];
     private readonly List<int> tcpListeners = [];
     private readonly LinkedList<TcpConnection> tcpConnections = [];
+    private readonly DnsForwarder? forwarder;
     private EventLoop? loop;
+
+    /// <param name="forwarder">--allow's: asks the host's nameservers about
+    /// allowed names; null answers every name "not found".</param>
+    public DnsResponder(DnsForwarder? forwarder = null) => this.forwarder = forwarder;
 
     public DnsTally Tally { get; } = new();
 
@@ -93,13 +98,19 @@ internal sealed unsafe class DnsResponder : ICapability
             loop.Add(fd, EPOLLIN, new UdpServer(this));
         foreach (int fd in tcpListeners)
             loop.Add(fd, EPOLLIN, new TcpAcceptor(this));
+        forwarder?.Attach(loop);
     }
 
     /// <summary>The reply to one message, in <see cref="reply"/>: its
-    /// length, or 0 for none.</summary>
-    private int Answer(ReadOnlySpan<byte> message, int fd, bool tcp, byte[]? peer = null)
+    /// length, or 0 for none now.  Under --allow, a query for an allowed
+    /// name goes to the forwarder, whose reply comes later, to
+    /// <paramref name="later"/>'s (within the size of a TCP message, or of
+    /// a datagram the client takes).</summary>
+    private int Answer(ReadOnlySpan<byte> message, int fd, bool tcp, Func<Action<byte[]>> later, byte[]? peer = null)
     {
         if (DnsMessage.ParseQuery(message) is not { } query)
+            return 0;
+        if (forwarder is not null && forwarder.TryForward(query, tcp ? ushort.MaxValue : query.Edns ? DnsRelay.ClientEdnsLimit : DnsRelay.ClientUdpLimit, later()))
             return 0;
         if (query.Question is { } question && query.Rcode == DnsMessage.RcodeNxDomain)
         {
@@ -127,13 +138,26 @@ internal sealed unsafe class DnsResponder : ICapability
                         continue;
                     return; // EAGAIN: all read (an ICMP error from a peer gone: dropped)
                 }
-                int length = owner.Answer(Datagram.AsSpan(0, (int)n), fd, false, new ReadOnlySpan<byte>(peer, peerLength).ToArray());
+                int received = peerLength;
+                int length = owner.Answer(Datagram.AsSpan(0, (int)n), fd, false, () => Later(fd, peer, received), new ReadOnlySpan<byte>(peer, peerLength).ToArray());
                 if (length == 0)
                     continue;
                 fixed (byte* answer = reply)
                     sendto(fd, answer, (nuint)length, MSG_DONTWAIT | MSG_NOSIGNAL, peer, peerLength);
             }
         }
+    }
+
+    /// <summary>Sends a reply that comes later to the datagram's sender.</summary>
+    private static Action<byte[]> Later(int fd, byte* peer, int peerLength)
+    {
+        byte[] to = new ReadOnlySpan<byte>(peer, peerLength).ToArray();
+        return answer =>
+        {
+            fixed (byte* a = answer)
+            fixed (byte* p = to)
+                sendto(fd, a, (nuint)answer.Length, MSG_DONTWAIT | MSG_NOSIGNAL, p, to.Length);
+        };
     }
 
     private sealed class TcpAcceptor(DnsResponder owner) : IReadyHandler
@@ -196,7 +220,7 @@ internal sealed unsafe class DnsResponder : ICapability
                 }
                 if (filled - start - 2 < length)
                     break;
-                int answer = owner.Answer(buffer.AsSpan(start + 2, length), fd, true);
+                int answer = owner.Answer(buffer.AsSpan(start + 2, length), fd, true, () => SendLater);
                 start += 2 + length;
                 if (answer > 0 && !Send(answer))
                 {
@@ -206,6 +230,21 @@ internal sealed unsafe class DnsResponder : ICapability
             }
             Buffer.BlockCopy(buffer, start, buffer, 0, filled - start);
             filled -= start;
+        }
+
+        /// <summary>A forwarded reply, if the connection is still open.</summary>
+        private void SendLater(byte[] answer)
+        {
+            if (Node is null)
+                return;
+            byte[] framed = new byte[2 + answer.Length];
+            BinaryPrimitives.WriteUInt16BigEndian(framed, (ushort)answer.Length);
+            answer.CopyTo(framed, 2);
+            fixed (byte* f = framed)
+            {
+                if (send(fd, f, (nuint)framed.Length, MSG_DONTWAIT | MSG_NOSIGNAL) != framed.Length)
+                    Close();
+            }
         }
 
         private bool Send(int length)
@@ -238,6 +277,7 @@ internal sealed unsafe class DnsResponder : ICapability
 
     public void Dispose()
     {
+        forwarder?.Dispose();
         while (tcpConnections.First is { } first)
             first.Value.Close();
         foreach (int fd in udpSockets)

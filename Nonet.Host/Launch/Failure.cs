@@ -70,6 +70,8 @@ internal static class FailureExplainer
                 return Nonet($"cannot create a network namespace: unshare: {error}", failure.Errno == Errno.ENOSPC
                     ? Limit(facts, "user.max_net_namespaces")
                     : failure.Errno is Errno.EPERM or Errno.EACCES ? ContainerAdvice : null);
+            case Step.LoopbackUp when failure.Subject.Length > 0:
+                return Nonet($"cannot add {failure.Subject} to the loopback interface for --allow: {error}", null);
             case Step.LoopbackUp:
                 return Nonet($"cannot bring the loopback interface up: {error}", failure.Errno is Errno.EPERM or Errno.EACCES ? ContainerAdvice : null);
             case Step.DropCaps:

@@ -64,6 +64,7 @@ internal static unsafe class NamespaceRunner
                         LauncherStep.Dns => request.Inside.NameserverSubject(record.Value),
                         LauncherStep.Mounts => request.Inside.MountSubject(record.Value) ?? "",
                         LauncherStep.Report => record.Value < 0 ? "waiting for nonet: " : "seccomp: ",
+                        LauncherStep.LoopbackUp when record.Value > 0 => request.RunTime.Allow?.LoopbackAddressSubject(record.Value) ?? "",
                         _ => CommandResolver.Show(request.Argv[0]),
                     });
                 }

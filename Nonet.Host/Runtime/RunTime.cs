@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using Nonet.Allow;
 using Nonet.Dns;
 using Nonet.Forwarding;
 using Nonet.Launch;
@@ -25,12 +26,15 @@ internal sealed class RunTime : IDisposable
     private readonly List<ICapability> capabilities = [];
     private bool disposed;
 
-    public RunTime(PortForwarder? relays = null, Supervisor? supervisor = null)
+    public RunTime(PortForwarder? relays = null, Supervisor? supervisor = null, AllowRun? allow = null)
     {
-        Dns = new DnsResponder();
+        Dns = new DnsResponder(allow?.Dns);
         Relays = relays;
         Supervisor = supervisor;
+        Allow = allow;
         capabilities.Add(Dns);
+        if (allow is not null)
+            capabilities.Add(allow);
         if (relays is not null)
             capabilities.Add(relays);
         if (supervisor is not null)
@@ -42,6 +46,10 @@ internal sealed class RunTime : IDisposable
     public PortForwarder? Relays { get; }
 
     public Supervisor? Supervisor { get; }
+
+    /// <summary>--allow: the rules, the addresses DNS gave for allowed
+    /// names, and the lo addresses it needs (null: none, and no work).</summary>
+    public AllowRun? Allow { get; }
 
     /// <summary>The launcher's options of every capability.</summary>
     public IEnumerable<byte[]> LauncherArguments() => capabilities.SelectMany(c => c.LauncherArguments());

@@ -63,8 +63,8 @@ public sealed class ReportTrustUnitTests
             Assert.That(AttemptRecorder.Verdict(i386), Is.EqualTo(Errno.ENOSYS));
             Assert.That(AttemptRecorder.Verdict(x32), Is.EqualTo(Errno.ENOSYS));
             Assert.That(AttemptRecorder.Verdict(Notification(ForeignCalls.Native, 42)), Is.Zero, "a native connect is carried out");
-            recorder.Inspect(i386);
-            recorder.Inspect(x32);
+            recorder.Inspect(i386, listener: -1);
+            recorder.Inspect(x32, listener: -1);
             handle.Close();
             var lines = File.ReadAllLines(file).Select(l => JsonDocument.Parse(l).RootElement).ToList();
             Assert.That(lines.Select(l => (l.GetProperty("note").GetString(), l.GetProperty("call").GetString(), l.GetProperty("pid").GetInt32())),
