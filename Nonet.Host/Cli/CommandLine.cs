@@ -184,7 +184,7 @@ internal static class CommandLine
     /// or --hint and --no-hint, which set one value) appears only as its
     /// last occurrence: as in GNU tools, the last one wins, so that
     /// "alias nonet='nonet --hint'" can still be given --no-hint.
-    /// --forward and --publish add to a list and are all kept.
+    /// --forward, --publish and --allow add to a list and are all kept.
     /// </summary>
     internal static List<string> LastOfEach(IReadOnlyList<string> words, int optionCount, NonetCommandDefinition definition)
     {

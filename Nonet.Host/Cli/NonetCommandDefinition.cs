@@ -135,8 +135,8 @@ internal sealed class NonetCommandDefinition
     public string? SingleValued(string word)
     {
         var option = Root.Options.FirstOrDefault(o => o.Name == word || o.Aliases.Contains(word));
-        if (option is null || option == Forward || option == Publish)
-            return null;
+        if (option is null || option.ValueType == typeof(string[]))
+            return null; // a list (--forward, --publish, --allow): every one counts
         return option == NoHint ? Hint.Name : option.Name;
     }
 

@@ -76,6 +76,7 @@ public sealed class PrintConfigFileTests(Identity identity) : EndToEndTest(ident
             "hint = auto",
             "report = off",
             "report-file =",
+            "allow =",
         }));
         AssertRoundTrip(env, []);
     }
