@@ -40,8 +40,10 @@ public sealed class ForkBombTests(Identity identity) : EndToEndTest(identity)
             foreach (int pid in left)
                 Tmds.Linux.LibC.kill(pid, Tmds.Linux.LibC.SIGSTOP);
         }
-        for (int pass = 0; pass < 50 && Marked(marker) is { Count: > 0 } left; pass++)
+        for (int pass = 0; pass < 200 && Marked(marker) is { Count: > 0 } left; pass++)
         {
+            foreach (int pid in left)
+                Tmds.Linux.LibC.kill(pid, Tmds.Linux.LibC.SIGSTOP);
             foreach (int pid in left)
                 Tmds.Linux.LibC.kill(pid, Tmds.Linux.LibC.SIGKILL);
             Thread.Sleep(20);
@@ -55,13 +57,22 @@ public sealed class ForkBombTests(Identity identity) : EndToEndTest(identity)
         // The bomb's processes are bash forks: each keeps $0, the marker, in
         // its command line.  The limit is 300 beyond the threads the user
         // has already; the count at the end (with the builtin test -O, no
-        // fork) shows the bomb ran.
+        // fork) shows the bomb ran.  A churning bomb (f|f&) lost to the old
+        // sweep, one pass per generation of the launcher's children, on a
+        // quiet machine: this one is what beats such a sweep.  Each process
+        // forks the next (a chain, one generation each), waits 2 s with
+        // the builtin read (on a pipe nobody writes), so that the chain
+        // reaches the limit first, then spins on the CPU, and ignores
+        // SIGTERM: a sweep that kills a generation a pass, starved in the
+        // bomb's session, runs out of time (the old one left 144 of ~200).
+        // The guard: every process ends by itself 15 s after the command
+        // started (bash's SECONDS goes on in forks), and the limit bounds it.
         string inside = """
             count() { n=0; for p in /proc/[0-9]*; do [ -O "$p" ] && n=$((n+1)); done; }
             count; before=$n
             ulimit -u $(( $(ps -L -u "$(id -u)" --no-headers | wc -l) + 300 )) || exit 99
             sleep 3 & s=$!
-            (f(){ f|f& }; f) 2>/dev/null &
+            (trap "" TERM; exec 9<> <(:); f(){ f & read -t 2 -u 9; while (( SECONDS < 15 )); do :; done; }; f) 2>/dev/null &
             wait $s
             count; echo "$before $n"
             exit 7
