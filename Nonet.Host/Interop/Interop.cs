@@ -77,6 +77,12 @@ internal static unsafe partial class Libc
             Tmds.Linux.LibC.kill(pid, signal);
     }
 
+    /// <summary>Whether <paramref name="signal"/> (0: none, a check) reached
+    /// the process whose /proc/PID directory is <paramref name="procDirFd"/>;
+    /// it is alive (or a zombie) when 0 does.</summary>
+    public static bool TryPidfdSendSignal(int procDirFd, int signal) =>
+        syscall4(SYS_pidfd_send_signal, procDirFd, signal, 0, 0) == 0;
+
     /// <summary>The process environment exactly as the kernel and libc hold it:
     /// bytes, not the UTF-8-decoded copy .NET keeps.</summary>
     public static byte** Environ

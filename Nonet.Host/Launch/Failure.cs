@@ -59,7 +59,9 @@ internal static class FailureExplainer
             case Step.LauncherStart:
                 return Nonet($"the launcher could not prepare: {error}", null);
             case Step.Clone:
-                return Nonet($"cannot create a user namespace: clone: {error}", UserNamespaceAdvice(failure.Errno, facts));
+                return UserNamespaceAdvice(failure.Errno, facts) is RootInsideNonet
+                    ? Nonet(RootInsideNonet, null)
+                    : Nonet($"cannot create a user namespace: clone: {error}", UserNamespaceAdvice(failure.Errno, facts));
             case Step.WriteSetgroups:
             case Step.WriteUidMap:
             case Step.WriteGidMap:
@@ -162,6 +164,13 @@ internal static class FailureExplainer
     {
         if (UnmappedIdsAdvice(facts) is { } unmapped)
             return unmapped;
+        // Root inside nonet (the host's root mapped to itself alone): nonet
+        // set this namespace's limit to 0 itself (no nested user namespaces
+        // for a root caller), and /proc/sys is read-only there, so no sysctl
+        // advice would help.
+        if (facts.Uid == 0 && facts.UidMap?.Split([' ', '\n'], StringSplitOptions.RemoveEmptyEntries) is ["0", "0", "1"]
+            && facts.Sysctl("user.max_user_namespaces") == "0")
+            return RootInsideNonet;
         if (facts.Sysctl("kernel.apparmor_restrict_unprivileged_userns") == "1")
             return "AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns=1): "
                 + "install nonet's AppArmor profile (the nonet package ships it) or run "
@@ -186,6 +195,11 @@ internal static class FailureExplainer
             return ContainerAdvice;
         return null;
     }
+
+    /// <summary>Said for root inside nonet (or a sandbox that does the same):
+    /// the message is the whole explanation, so it replaces the clone line.</summary>
+    public const string RootInsideNonet =
+        "root inside nonet cannot create user namespaces (nonet forbids them for a root caller)";
 
     private static string Limit(HostFacts facts, string sysctl) =>
         $"the limit is reached or zero ({sysctl}={facts.Sysctl(sysctl) ?? "?"}): raise it, e.g. 'sudo sysctl -w {sysctl}=10000'";

@@ -153,6 +153,15 @@ internal sealed class FailureExplainerTests
         Assert.That(e.Fix, Does.Contain("(user.max_user_namespaces=0)"));
     }
 
+    [Test]
+    public void Root_inside_nonet_is_told_that_nonet_forbids_nesting_not_to_raise_a_sysctl()
+    {
+        var e = FailureExplainer.Explain(new LaunchFailure(Step.Clone, Errno.ENOSPC),
+            Facts(new() { ["user.max_user_namespaces"] = "0" }, uid: 0, uidMap: "0 0 1\n"));
+        Assert.That(FailureExplainer.OneLine(e), Is.EqualTo("root inside nonet cannot create user namespaces (nonet forbids them for a root caller)"), FailureExplainer.OneLine(e));
+        Assert.That(e.ExitCode, Is.EqualTo(125));
+    }
+
     [TestCase("#!/usr/bin/nope -x\necho\n", "tool: bad interpreter /usr/bin/nope: No such file or directory")]
     [TestCase("#! /opt/x\techo", "tool: bad interpreter /opt/x: No such file or directory")]
     [TestCase("#!/bin/\u001b[2J\n", "tool: bad interpreter /bin/\\x1b[2J: No such file or directory")]
