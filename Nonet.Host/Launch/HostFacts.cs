@@ -16,6 +16,11 @@ internal sealed record HostFacts(
     string? ProcessLimit = null,
     string? OpenFileLimit = null)
 {
+    /// <summary>The process's effective capabilities as /proc/self/status
+    /// gives them (CapEff, hex), or null.  Root inside nonet has none; root
+    /// in a user namespace of its own (unshare -r) has them all.</summary>
+    public string? EffectiveCapabilities { get; init; }
+
     /// <summary>The sysctls that decide whether an unprivileged user may create
     /// user and network namespaces.  Each exists only on some kernels.</summary>
     public static readonly IReadOnlyList<string> RelevantSysctls =
@@ -36,7 +41,11 @@ internal sealed record HostFacts(
         TryRead("/proc/self/uid_map"),
         TryRead("/proc/self/gid_map"),
         Interop.Libc.SoftLimit(Interop.Libc.RLIMIT_NPROC),
-        Interop.Libc.SoftLimit(Interop.Libc.RLIMIT_NOFILE));
+        Interop.Libc.SoftLimit(Interop.Libc.RLIMIT_NOFILE))
+    {
+        EffectiveCapabilities = TryRead("/proc/self/status")?.Split('\n')
+            .FirstOrDefault(line => line.StartsWith("CapEff:", StringComparison.Ordinal))?["CapEff:".Length..].Trim(),
+    };
 
     public string? Sysctl(string name) => Sysctls.TryGetValue(name, out var v) ? v : null;
 

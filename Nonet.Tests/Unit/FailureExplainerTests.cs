@@ -157,9 +157,18 @@ internal sealed class FailureExplainerTests
     public void Root_inside_nonet_is_told_that_nonet_forbids_nesting_not_to_raise_a_sysctl()
     {
         var e = FailureExplainer.Explain(new LaunchFailure(Step.Clone, Errno.ENOSPC),
-            Facts(new() { ["user.max_user_namespaces"] = "0" }, uid: 0, uidMap: "0 0 1\n"));
+            Facts(new() { ["user.max_user_namespaces"] = "0" }, uid: 0, uidMap: "0 0 1\n") with { EffectiveCapabilities = "0000000000000000" });
         Assert.That(FailureExplainer.OneLine(e), Is.EqualTo("root inside nonet cannot create user namespaces (nonet forbids them for a root caller)"), FailureExplainer.OneLine(e));
         Assert.That(e.ExitCode, Is.EqualTo(125));
+    }
+
+    [Test]
+    public void Root_with_its_capabilities_in_a_namespace_of_its_own_is_told_the_limit()
+    {
+        // unshare -r, then the limit set to 0: root there may raise it again.
+        var e = FailureExplainer.Explain(new LaunchFailure(Step.Clone, Errno.ENOSPC),
+            Facts(new() { ["user.max_user_namespaces"] = "0" }, uid: 0, uidMap: "0 0 1\n") with { EffectiveCapabilities = "000001ffffffffff" });
+        Assert.That(e.Fix, Does.Contain("(user.max_user_namespaces=0)"));
     }
 
     [TestCase("#!/usr/bin/nope -x\necho\n", "tool: bad interpreter /usr/bin/nope: No such file or directory")]
