@@ -156,12 +156,13 @@ internal static class FailureExplainer
     {
         if (UnmappedIdsAdvice(facts) is { } unmapped)
             return unmapped;
-        // Root inside nonet (the host's root mapped to itself alone): nonet
+        // Root inside nonet (the host's root mapped to itself alone, /proc/sys
+        // read-only; 'unshare -r' as root maps the same): nonet
         // set this namespace's limit to 0 itself (no nested user namespaces
         // for a root caller), and /proc/sys is read-only there, so no sysctl
         // advice would help.
         if (facts.Uid == 0 && facts.UidMap?.Split([' ', '\n'], StringSplitOptions.RemoveEmptyEntries) is ["0", "0", "1"]
-            && facts.Sysctl("user.max_user_namespaces") == "0")
+            && facts.ProcSysReadOnly && facts.Sysctl("user.max_user_namespaces") == "0")
             return RootInsideNonet;
         if (facts.Sysctl("kernel.apparmor_restrict_unprivileged_userns") == "1")
             return "AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns=1): "

@@ -14,7 +14,8 @@ internal sealed record HostFacts(
     string? UidMap,
     string? GidMap,
     string? ProcessLimit = null,
-    string? OpenFileLimit = null)
+    string? OpenFileLimit = null,
+    bool ProcSysReadOnly = false)
 {
     /// <summary>The sysctls that decide whether an unprivileged user may create
     /// user and network namespaces.  Each exists only on some kernels.</summary>
@@ -36,7 +37,22 @@ internal sealed record HostFacts(
         TryRead("/proc/self/uid_map"),
         TryRead("/proc/self/gid_map"),
         Interop.Libc.SoftLimit(Interop.Libc.RLIMIT_NPROC),
-        Interop.Libc.SoftLimit(Interop.Libc.RLIMIT_NOFILE));
+        Interop.Libc.SoftLimit(Interop.Libc.RLIMIT_NOFILE),
+        ProcSysMountedReadOnly(TryRead("/proc/self/mountinfo")));
+
+    /// <summary>Whether the last mount on /proc/sys is read-only, as nonet
+    /// mounts it for a root caller.</summary>
+    public static bool ProcSysMountedReadOnly(string? mountinfo)
+    {
+        bool readOnly = false;
+        foreach (var line in (mountinfo ?? "").Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var f = line.Split(' ');
+            if (f.Length > 5 && f[4] == "/proc/sys")
+                readOnly = f[5].Split(',').Contains("ro");
+        }
+        return readOnly;
+    }
 
     public string? Sysctl(string name) => Sysctls.TryGetValue(name, out var v) ? v : null;
 

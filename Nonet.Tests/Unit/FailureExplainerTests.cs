@@ -157,7 +157,7 @@ internal sealed class FailureExplainerTests
     public void Root_inside_nonet_is_told_that_nonet_forbids_nesting_not_to_raise_a_sysctl()
     {
         var e = FailureExplainer.Explain(new LaunchFailure(Step.Clone, Errno.ENOSPC),
-            Facts(new() { ["user.max_user_namespaces"] = "0" }, uid: 0, uidMap: "0 0 1\n"));
+            Facts(new() { ["user.max_user_namespaces"] = "0" }, uid: 0, uidMap: "0 0 1\n") with { ProcSysReadOnly = true });
         Assert.That(FailureExplainer.OneLine(e), Is.EqualTo("root inside nonet cannot create user namespaces (nonet forbids them for a root caller)"), FailureExplainer.OneLine(e));
         Assert.That(e.ExitCode, Is.EqualTo(125));
     }
