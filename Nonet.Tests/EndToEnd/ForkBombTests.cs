@@ -56,25 +56,31 @@ public sealed class ForkBombTests(Identity identity) : EndToEndTest(identity)
         string marker = $"nonet-fork-bomb-{Guid.NewGuid():N}";
         // The bomb's processes are bash forks: each keeps $0, the marker, in
         // its command line.  The limit is 300 beyond the threads the user
-        // has already; the count at the end (with the builtin test -O, no
-        // fork) shows the bomb ran.  A churning bomb (f|f&) lost to the old
-        // sweep, one pass per generation of the launcher's children, on a
-        // quiet machine: this one is what beats such a sweep.  Each process
-        // forks the next (a chain, one generation each), waits 2 s with
-        // the builtin read (on a pipe nobody writes), so that the chain
-        // reaches the limit first, then spins on the CPU, and ignores
-        // SIGTERM: a sweep that kills a generation a pass, starved in the
-        // bomb's session, runs out of time (the old one left 144 of ~200).
-        // The guard: every process ends by itself 15 s after the command
-        // started (bash's SECONDS goes on in forks), and the limit bounds it.
+        // has already; the count (with the builtin test -O, no fork) shows
+        // the bomb ran.  A churning bomb (f|f&) lost to the old sweep, one
+        // pass per generation of the launcher's children, on a quiet
+        // machine: this one is what beats such a sweep.  Each process forks
+        // the next (a chain, one generation each) and waits, with the
+        // builtin read on a pipe nobody writes, until the command has
+        // counted 150 of them (or 10 s passed) and made the file "go"; then
+        // all spin on the CPU, ignoring SIGTERM, and the command exits a
+        // second later: a sweep that kills a generation a pass, starved in
+        // the bomb's session, runs out of time (the old one left 144 of
+        // ~200 by hand).  The guard: every process ends by itself 20 s
+        // after the command started (bash's SECONDS goes on in forks), and
+        // the limit bounds their number.  The bomb holds none of nonet's
+        // output, or the run would wait for it to end by itself.
         string inside = """
             count() { n=0; for p in /proc/[0-9]*; do [ -O "$p" ] && n=$((n+1)); done; }
             count; before=$n
+            go=$(mktemp -d) || exit 98
             ulimit -u $(( $(ps -L -u "$(id -u)" --no-headers | wc -l) + 300 )) || exit 99
-            sleep 3 & s=$!
-            (trap "" TERM; exec 9<> <(:); f(){ f & read -t 2 -u 9; while (( SECONDS < 15 )); do :; done; }; f) 2>/dev/null &
-            wait $s
-            count; echo "$before $n"
+            exec 9<> <(:)
+            (trap "" TERM; f(){ f & until [ -e "$go/go" ] || (( SECONDS >= 20 )); do read -t 0.1 -u 9; done; while (( SECONDS < 20 )); do :; done; }; f) </dev/null >/dev/null 2>&1 &
+            until count; (( n - before >= 150 || SECONDS >= 10 )); do read -t 0.1 -u 9; done
+            : > "$go/go"
+            read -t 1 -u 9
+            count; echo "$before $n $go"
             exit 7
             """;
         var clock = Stopwatch.StartNew();
@@ -84,7 +90,10 @@ public sealed class ForkBombTests(Identity identity) : EndToEndTest(identity)
             clock.Stop();
             var left = Harness.ProcessesWithArgument(marker).ToList();
             Assert.That(r.ExitCode, Is.EqualTo(7), r.ToString());
-            var counts = r.Stdout.Trim().Split(' ').Select(int.Parse).ToArray();
+            var fields = r.Stdout.Trim().Split(' ');
+            if (fields.Length == 3 && fields[2].StartsWith("/tmp/", StringComparison.Ordinal))
+                Directory.Delete(fields[2], recursive: true);
+            var counts = fields.Take(2).Select(int.Parse).ToArray();
             Assert.That(counts[1] - counts[0], Is.GreaterThan(50), "the bomb should have run\n" + r);
             Assert.That(left, Is.Empty, $"{left.Count} processes of the bomb outlived nonet");
             Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(30)), r.ToString());
