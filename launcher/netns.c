@@ -232,6 +232,56 @@ int allow_ping(gid_t gid)
 	return write_file("/proc/sys/net/ipv4/ping_group_range", range);
 }
 
+/* One attribute of an rtnetlink request: its TYPE, then LEN bytes of DATA. */
+struct rtnetlink_attribute {
+	unsigned short type;
+	const void *data;
+	size_t len;
+};
+
+/* Asks the kernel over rtnetlink to create something new (NLM_F_CREATE |
+ * NLM_F_EXCL): one request of TYPE, its fixed part BODY (a struct rtmsg or
+ * struct ifaddrmsg of BODY_LEN bytes) after the header, then N_ATTRS
+ * attributes, each at a 4-byte boundary.  -1 with EMSGSIZE if they do not
+ * fit; else rtnetlink_request()'s answer. */
+static int rtnetlink_create(uint16_t type, const void *body, size_t body_len,
+			    const struct rtnetlink_attribute *attrs, size_t n_attrs)
+{
+	union {
+		struct nlmsghdr nh;
+		char bytes[128];
+	} req;
+	size_t len = NLMSG_HDRLEN + body_len;
+	size_t i;
+
+	if (len > sizeof req) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	memset(&req, 0, sizeof req);
+	memcpy(req.bytes + NLMSG_HDRLEN, body, body_len);
+	for (i = 0; i < n_attrs; i++) {
+		struct rtattr rta = {
+			.rta_len = (unsigned short)RTA_LENGTH(attrs[i].len),
+			.rta_type = attrs[i].type,
+		};
+
+		len = RTA_ALIGN(len);
+		if (attrs[i].len > sizeof req || len + RTA_LENGTH(attrs[i].len) > sizeof req) {
+			errno = EMSGSIZE;
+			return -1;
+		}
+		memcpy(req.bytes + len, &rta, sizeof rta);
+		memcpy(req.bytes + len + RTA_LENGTH(0), attrs[i].data, attrs[i].len);
+		len += RTA_LENGTH(attrs[i].len);
+	}
+	req.nh.nlmsg_len = (uint32_t)len;
+	req.nh.nlmsg_type = type;
+	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+	req.nh.nlmsg_seq = 1;
+	return rtnetlink_request(&req.nh);
+}
+
 /* A route of type "local" for exactly ADDRESS, in the local table, on "lo"
  * (ip route add local ADDRESS dev lo table local): packets to it are
  * delivered inside, where nonet's DNS sockets wait, instead of failing with
@@ -239,41 +289,25 @@ int allow_ping(gid_t gid)
  * and ::1.  One RTM_NEWROUTE over rtnetlink, acknowledged. */
 int route_locally(const struct nonet_address *address)
 {
-	struct {
-		struct nlmsghdr nh;
-		struct rtmsg rt;
-		char attrs[64];
-	} req;
 	size_t addr_len = address->family == AF_INET ? 4 : 16;
-	struct rtattr *rta;
 	unsigned int lo = if_nametoindex("lo");
+	struct rtmsg rt = {
+		.rtm_family = (unsigned char)address->family,
+		.rtm_dst_len = (unsigned char)(addr_len * 8),
+		.rtm_table = RT_TABLE_LOCAL,
+		.rtm_protocol = RTPROT_BOOT,
+		.rtm_scope = RT_SCOPE_HOST,
+		.rtm_type = RTN_LOCAL,
+	};
+	struct rtnetlink_attribute attrs[] = {
+		{ RTA_DST, &address->addr, addr_len },
+		{ RTA_OIF, &lo, sizeof lo },
+	};
 
 	if (lo == 0)
 		return -1;
-	memset(&req, 0, sizeof req);
-	req.nh.nlmsg_type = RTM_NEWROUTE;
-	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
-	req.nh.nlmsg_seq = 1;
-	req.rt.rtm_family = (unsigned char)address->family;
-	req.rt.rtm_dst_len = (unsigned char)(addr_len * 8);
-	req.rt.rtm_table = RT_TABLE_LOCAL;
-	req.rt.rtm_protocol = RTPROT_BOOT;
-	req.rt.rtm_scope = RT_SCOPE_HOST;
-	req.rt.rtm_type = RTN_LOCAL;
-
-	rta = (struct rtattr *)req.attrs;
-	rta->rta_type = RTA_DST;
-	rta->rta_len = (unsigned short)RTA_LENGTH(addr_len);
-	memcpy(RTA_DATA(rta), &address->addr, addr_len);
-	rta = (struct rtattr *)(req.attrs + RTA_ALIGN(rta->rta_len));
-	rta->rta_type = RTA_OIF;
-	rta->rta_len = (unsigned short)RTA_LENGTH(sizeof lo);
-	memcpy(RTA_DATA(rta), &lo, sizeof lo);
-	req.nh.nlmsg_len = (unsigned int)(NLMSG_HDRLEN + sizeof req.rt +
-					  RTA_ALIGN(RTA_LENGTH(addr_len)) + RTA_LENGTH(sizeof lo));
-
 	/* EEXIST: a loopback address, or the same nameserver listed twice. */
-	return rtnetlink_request(&req.nh);
+	return rtnetlink_create(RTM_NEWROUTE, &rt, sizeof rt, attrs, sizeof attrs / sizeof attrs[0]);
 }
 
 /* Sends one rtnetlink request and waits for its acknowledgement; EEXIST
@@ -320,37 +354,22 @@ static int rtnetlink_request(const struct nlmsghdr *request)
  * name without asking.  One RTM_NEWADDR, acknowledged. */
 int add_loopback_address(const struct nonet_address *address)
 {
-	struct {
-		struct nlmsghdr nh;
-		struct ifaddrmsg ifa;
-		char attrs[64];
-	} req;
 	size_t addr_len = address->family == AF_INET ? 4 : 16;
-	struct rtattr *rta;
 	unsigned int lo = if_nametoindex("lo");
+	struct ifaddrmsg ifa = {
+		.ifa_family = (unsigned char)address->family,
+		.ifa_prefixlen = (unsigned char)(addr_len * 8),
+		.ifa_flags = IFA_F_NODAD,
+		.ifa_index = lo,
+	};
+	struct rtnetlink_attribute attrs[] = {
+		{ IFA_LOCAL, &address->addr, addr_len },
+		{ IFA_ADDRESS, &address->addr, addr_len },
+	};
 
 	if (lo == 0)
 		return -1;
-	memset(&req, 0, sizeof req);
-	req.nh.nlmsg_type = RTM_NEWADDR;
-	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
-	req.nh.nlmsg_seq = 1;
-	req.ifa.ifa_family = (unsigned char)address->family;
-	req.ifa.ifa_prefixlen = (unsigned char)(addr_len * 8);
-	req.ifa.ifa_flags = IFA_F_NODAD;
-	req.ifa.ifa_index = lo;
-
-	rta = (struct rtattr *)req.attrs;
-	rta->rta_type = IFA_LOCAL;
-	rta->rta_len = (unsigned short)RTA_LENGTH(addr_len);
-	memcpy(RTA_DATA(rta), &address->addr, addr_len);
-	rta = (struct rtattr *)(req.attrs + RTA_ALIGN(rta->rta_len));
-	rta->rta_type = IFA_ADDRESS;
-	rta->rta_len = (unsigned short)RTA_LENGTH(addr_len);
-	memcpy(RTA_DATA(rta), &address->addr, addr_len);
-	req.nh.nlmsg_len = (unsigned int)(NLMSG_HDRLEN + sizeof req.ifa +
-					  RTA_ALIGN(RTA_LENGTH(addr_len)) + RTA_LENGTH(addr_len));
-	return rtnetlink_request(&req.nh);
+	return rtnetlink_create(RTM_NEWADDR, &ifa, sizeof ifa, attrs, sizeof attrs / sizeof attrs[0]);
 }
 
 /* A socket of TYPE (SOCK_DGRAM or SOCK_STREAM) on ADDRESS port 53, for the

@@ -266,10 +266,7 @@ internal sealed unsafe class DnsForwarder : IDisposable, IReadyHandler
                 }
                 if ((events & EPOLLOUT) == 0)
                     return;
-                byte* framed = stackalloc byte[2 + upstreamQuery.Length];
-                BinaryPrimitives.WriteUInt16BigEndian(new Span<byte>(framed, 2), (ushort)upstreamQuery.Length);
-                upstreamQuery.CopyTo(new Span<byte>(framed + 2, upstreamQuery.Length));
-                if (send(fd, framed, (nuint)(2 + upstreamQuery.Length), MSG_DONTWAIT | MSG_NOSIGNAL) != 2 + upstreamQuery.Length)
+                if (!DnsTcp.Send(fd, upstreamQuery))
                 {
                     CloseSocket();
                     return;
@@ -278,17 +275,12 @@ internal sealed unsafe class DnsForwarder : IDisposable, IReadyHandler
                 owner.loop!.Modify(fd, EPOLLIN | EPOLLRDHUP);
                 return;
             }
-            nint n;
-            fixed (byte* b = buffer)
-                n = recv(fd, b + filled, (nuint)(buffer.Length - filled), MSG_DONTWAIT);
-            if (n < 0 && LastError is Errno.EINTR or EAGAIN)
-                return;
-            if (n <= 0)
-            {
+            int n = DnsTcp.Receive(fd, buffer, filled);
+            if (n < 0)
                 CloseSocket(); // closed before a whole answer: the timer moves on
+            if (n <= 0)
                 return;
-            }
-            filled += (int)n;
+            filled += n;
             if (filled < 2)
                 return;
             int length = BinaryPrimitives.ReadUInt16BigEndian(buffer);

@@ -198,17 +198,12 @@ internal sealed unsafe class DnsResponder : ICapability
                 return; // closed earlier in this batch
             if (filled == buffer.Length)
                 Array.Resize(ref buffer, Math.Min(buffer.Length * 2, 2 + ushort.MaxValue));
-            nint n;
-            fixed (byte* b = buffer)
-                n = recv(fd, b + filled, (nuint)(buffer.Length - filled), MSG_DONTWAIT);
-            if (n < 0 && LastError is Errno.EINTR or EAGAIN)
-                return;
-            if (n <= 0)
-            {
+            int n = DnsTcp.Receive(fd, buffer, filled);
+            if (n < 0)
                 Close();
+            if (n <= 0)
                 return;
-            }
-            filled += (int)n;
+            filled += n;
             int start = 0;
             while (filled - start >= 2)
             {
@@ -222,7 +217,7 @@ internal sealed unsafe class DnsResponder : ICapability
                     break;
                 int answer = owner.Answer(buffer.AsSpan(start + 2, length), fd, true, () => SendLater);
                 start += 2 + length;
-                if (answer > 0 && !Send(answer))
+                if (answer > 0 && !DnsTcp.Send(fd, reply.AsSpan(0, answer)))
                 {
                     Close();
                     return;
@@ -237,22 +232,8 @@ internal sealed unsafe class DnsResponder : ICapability
         {
             if (Node is null)
                 return;
-            byte[] framed = new byte[2 + answer.Length];
-            BinaryPrimitives.WriteUInt16BigEndian(framed, (ushort)answer.Length);
-            answer.CopyTo(framed, 2);
-            fixed (byte* f = framed)
-            {
-                if (send(fd, f, (nuint)framed.Length, MSG_DONTWAIT | MSG_NOSIGNAL) != framed.Length)
-                    Close();
-            }
-        }
-
-        private bool Send(int length)
-        {
-            byte* framed = stackalloc byte[2 + DnsMessage.MaxReplySize];
-            BinaryPrimitives.WriteUInt16BigEndian(new Span<byte>(framed, 2), (ushort)length);
-            reply.AsSpan(0, length).CopyTo(new Span<byte>(framed + 2, length));
-            return send(fd, framed, (nuint)(2 + length), MSG_DONTWAIT | MSG_NOSIGNAL) == 2 + length;
+            if (!DnsTcp.Send(fd, answer))
+                Close();
         }
 
         public void Close()
