@@ -60,6 +60,10 @@ except ValueError:
 fresh() {
 	rm -rf "$work/cache" "$work/npm" "$work/restore"
 	mkdir -p "$work/home" "$work/cache" "$work/npm" "$work/restore"
+	# npm installs into the nearest package.json; not --prefix, which also
+	# moves npm's global configuration ({prefix}/etc/npmrc, where this
+	# machine's cafile is) away.
+	echo '{ "name": "nonet-bench", "version": "1.0.0", "private": true }' >"$work/npm/package.json"
 	cat >"$work/restore/restore.csproj" <<EOF
 <Project Sdk="Microsoft.NET.Sdk">
   <PropertyGroup><TargetFramework>net10.0</TargetFramework></PropertyGroup>
@@ -168,7 +172,7 @@ echo "|---|---|---|---|---|"
 # npm -------------------------------------------------------------------
 tool="npm install $npm_package"
 npm_check="$work/npm/node_modules/express/package.json"
-npm_cmd="npm install --no-save --prefix $work/npm $npm_package"
+npm_cmd="npm install --no-save $npm_package"
 run "outside nonet" "$npm_check" $npm_cmd
 if [ -z "$npm_host" ] || [ "$last_status" -ne 0 ]; then
 	target SKIP "npm: only its registry allowed succeeds" "the registry is not reachable outside nonet either: $last_line"
