@@ -1,7 +1,8 @@
 # make bench: nonet's fixed cost and throughput against its peers (issue 4),
 # the cost of its port forwarding (issue 5), and real tools offline (issue
-# 11; BENCH_ONLY=offline: only those) and the cost of --report (issue 12;
-# BENCH_ONLY=report).
+# 11; BENCH_ONLY=offline: only those), the cost of --report (issue 12;
+# BENCH_ONLY=report), and --allow (issue 22; BENCH_ONLY=allow: its cost;
+# BENCH_ONLY=registries: npm and dotnet against their real registries).
 # Included from the top-level Makefile; BUILD, WARNINGS and LAUNCHER_CC come
 # from there.  See BENCHMARKS.md for the latest results.
 
@@ -11,7 +12,8 @@ BENCH_CFLAGS := -std=c11 -O2 $(WARNINGS)
 .PHONY: bench startup-order
 
 bench: all $(BENCH_BUILD)/floor $(BENCH_BUILD)/harness $(BENCH_BUILD)/xfer
-	@if [ "$(BENCH_ONLY)" != offline ] && [ "$(BENCH_ONLY)" != report ] && [ "$(BENCH_ONLY)" != allow ]; then \
+	@if [ "$(BENCH_ONLY)" != offline ] && [ "$(BENCH_ONLY)" != report ] && [ "$(BENCH_ONLY)" != allow ] \
+	  && [ "$(BENCH_ONLY)" != registries ]; then \
 	  bench/run.sh $(BUILD)/nonet $(BUILD)/nonet-launcher $(BENCH_BUILD)/floor $(BENCH_BUILD)/harness \
 	    $(BENCH_BUILD)/xfer; fi
 	@# Real tools that look up names, outside and inside nonet (issue 11):
@@ -26,6 +28,10 @@ bench: all $(BENCH_BUILD)/floor $(BENCH_BUILD)/harness $(BENCH_BUILD)/xfer
 	@# The cost of --allow's connect hand-over (issue 22; BENCH_ONLY=allow: only this).
 	@if [ -z "$(BENCH_ONLY)" ] || [ "$(BENCH_ONLY)" = allow ]; then \
 	  echo; echo "== the cost of --allow (bench/allow.py)"; bench/allow.py $(abspath $(BUILD)/nonet); fi
+	@# --allow against the real registries (issue 22; BENCH_ONLY=registries:
+	@# only this). The one place where nonet is run against outside hosts.
+	@if [ -z "$(BENCH_ONLY)" ] || [ "$(BENCH_ONLY)" = registries ]; then \
+	  echo; echo "== --allow and the real registries (bench/allow-registries.sh)"; bench/allow-registries.sh $(abspath $(BUILD)/nonet); fi
 
 # The floor is linked like the launcher (static, musl when present): the
 # cheapest way to start a process, so that the comparison is with the floor.

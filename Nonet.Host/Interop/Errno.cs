@@ -15,6 +15,7 @@ internal static class Errno
     public const int EBADF = 9;
     public const int EAGAIN = 11;
     public const int EACCES = 13;
+    public const int EBUSY = 16;
     public const int ENOTDIR = 20;
     public const int EISDIR = 21;
     public const int EINVAL = 22;

@@ -61,6 +61,7 @@ internal static unsafe class Probe
         Check("dns", LookupIsAnswered);
         Check("resolver_sockets", ResolverSocketsHidden);
         Check("kernel_settings", KernelSettingsReadOnly);
+        Check("allow_addfd", AddFdAnswers);
         if (args.Count > 3 && int.TryParse(Encoding.ASCII.GetString(args[2]), out int forwarded)
             && int.TryParse(Encoding.ASCII.GetString(args[3]), out int published))
         {
@@ -85,6 +86,25 @@ internal static unsafe class Probe
         {
             Report(id, "FAIL", e.Message);
         }
+    }
+
+    /// <summary>--allow's hand-over (SECCOMP_IOCTL_NOTIF_ADDFD), asked of the
+    /// kernel from inside, where --allow's filter goes; the host decides
+    /// with the kernel's release what the line says (<see cref="AllowCheck"/>).</summary>
+    private static (string, string) AddFdAnswers()
+    {
+        var probe = Seccomp.ProbeAddFd();
+        if (probe.Supported)
+            return ("PASS", "SECCOMP_IOCTL_NOTIF_ADDFD answered a seccomp listener made inside");
+        string why = probe.Error switch
+        {
+            0 => "succeeded with no call waiting",
+            Errno.EBUSY => Libc.Describe(probe.Error) + ": a seccomp listener is already in force above this process (nonet under nonet --report or --allow, or another supervisor)",
+            Errno.EINVAL when probe.Call.StartsWith("seccomp", StringComparison.Ordinal) => Libc.Describe(probe.Error) + ": this kernel has no seccomp listeners (Linux 5.0)",
+            Errno.EINVAL => Libc.Describe(probe.Error) + ": this kernel does not have it (Linux 5.9)",
+            _ => Libc.Describe(probe.Error),
+        };
+        return ("FAIL", $"{probe.Call}: {why}");
     }
 
     private static (string, string) OnlyLoopback()

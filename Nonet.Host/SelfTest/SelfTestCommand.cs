@@ -90,7 +90,9 @@ internal static unsafe class SelfTestCommand
         if (launcher is null)
         {
             checks.Add(new("launcher", "launcher found", CheckStatus.FAIL, launcherError!, "reinstall nonet, or set 'launcher' in its configuration"));
-            return new SelfTestReport(info, checks.Concat(NotReached("the launcher was not found")).ToList()) { Typed = typed };
+            checks.AddRange(NotReached("the launcher was not found"));
+            checks.Add(AllowCheck.Decide(HostNetwork.KernelRelease(), null, AllowConfiguredAt(configuration), "the launcher was not found"));
+            return new SelfTestReport(info, checks) { Typed = typed };
         }
         checks.Add(new("launcher", "launcher found", CheckStatus.PASS, launcher.Shown));
 
@@ -107,9 +109,19 @@ internal static unsafe class SelfTestCommand
         else
             checks.AddRange(NotReached($"{FailureExplainer.StepNames[result.Failure.Step]} failed"));
         checks.Add(ForwardingCheck(result, probe, forwarding));
+        checks.Add(AllowCheck.Decide(HostNetwork.KernelRelease(), probe.TryGetValue("allow_addfd", out var addfd) ? addfd : null,
+            AllowConfiguredAt(configuration), result.Failure is null ? null : $"{FailureExplainer.StepNames[result.Failure.Step]} failed"));
         info.Add(("probe run", $"{elapsed.TotalMilliseconds:0} ms"));
         typed["probe run"] = w => w.WriteNumber("probe_run_ms", Math.Round(elapsed.TotalMilliseconds, 1));
         return new SelfTestReport(info, checks) { Typed = typed };
+    }
+
+    /// <summary>Where the configuration asks for --allow ("environment
+    /// NONET_ALLOW", a file and line), or null when it does not.</summary>
+    private static string? AllowConfiguredAt(NonetConfiguration configuration)
+    {
+        var allow = configuration.Describe("allow");
+        return ForwardingPlan.SplitList(allow.Value).Any() ? allow.Source : null;
     }
 
     /// <summary>The facts whose JSON is more than their text.</summary>

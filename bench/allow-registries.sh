@@ -1,0 +1,223 @@
+#!/bin/sh
+# bench/allow-registries.sh NONET: --allow against the real package
+# registries (issue 22), as the user who runs it.  The one place where
+# nonet's own checks send traffic outside this machine; the tests never do.
+#
+# For npm and for dotnet, each run with a fresh HOME and empty caches:
+#
+#   outside nonet                    the control: must succeed (else SKIP,
+#                                    with the tool's last line: the registry
+#                                    is not reachable from here at all)
+#   nonet --allow HOST --report      only the registry's host allowed: must
+#                                    succeed; the report shows every name
+#                                    looked up and every destination reached
+#   nonet                            no --allow, as before issue 22: must
+#                                    fail (with the tool's own retries)
+#   nonet, retries off               must fail within 5 s
+#   nonet --allow OTHER              only the other registry's host allowed
+#                                    (retries off): must fail
+#
+# HOST is what the tool itself names: the host of `npm config get
+# registry`, and for NuGet the host of each enabled source of `dotnet nuget
+# list source` plus the hosts that its service index names for restore
+# (PackageBaseAddress, RegistrationsBaseUrl).  A proxy in the environment
+# (https_proxy, HTTPS_PROXY, all_proxy; npm's https-proxy) is what the tool
+# then connects to, so its host is allowed too, and said.
+#
+# Each run is cut off after REGISTRY_TIMEOUT seconds (default 150).  Prints
+# one table row per run and a PASS/FAIL/SKIP line per target.
+set -u
+
+if [ $# -ne 1 ]; then
+	echo "usage: $0 NONET" >&2
+	exit 2
+fi
+nonet=$1
+timeout_s=${REGISTRY_TIMEOUT:-150}
+work=$(mktemp -d "${TMPDIR:-/tmp}/nonet-registries.XXXXXX")
+trap 'rm -rf "$work"' EXIT INT TERM
+
+npm_package=express@4.21.2
+nuget_package=Humanizer.Core
+nuget_version=2.14.1
+
+# The host (and port, when not the scheme's) of a URL; nothing for a bad one.
+host_of() {
+	python3 -c 'import sys, urllib.parse as u
+try:
+    p = u.urlsplit(sys.argv[1] if "://" in sys.argv[1] else "http://" + sys.argv[1])
+    default = {"http": 80, "https": 443}.get(p.scheme)
+    h = p.hostname or ""
+    h = "[" + h + "]" if ":" in h else h
+    print(h if p.port in (None, default) else f"{h}:{p.port}")
+except ValueError:
+    pass' "$1"
+}
+
+# Fresh caches and projects for every run: nothing comes from disk.  HOME
+# (the tools' configuration and the .NET CLI's first-run state, no cache) is
+# made once, outside, so that no run pays the CLI's first start.
+fresh() {
+	rm -rf "$work/cache" "$work/npm" "$work/restore"
+	mkdir -p "$work/home" "$work/cache" "$work/npm" "$work/restore"
+	# npm installs into the nearest package.json; not --prefix, which also
+	# moves npm's global configuration ({prefix}/etc/npmrc, where this
+	# machine's cafile is) away.
+	echo '{ "name": "nonet-bench", "version": "1.0.0", "private": true }' >"$work/npm/package.json"
+	cat >"$work/restore/restore.csproj" <<EOF
+<Project Sdk="Microsoft.NET.Sdk">
+  <PropertyGroup><TargetFramework>net10.0</TargetFramework></PropertyGroup>
+  <ItemGroup><PackageReference Include="$nuget_package" Version="$nuget_version" /></ItemGroup>
+</Project>
+EOF
+}
+
+# The environment of every run, outside nonet and in.  No MSBuild node or
+# build server outlives a run.
+tool_env() {
+	env HOME="$work/home" DOTNET_CLI_HOME="$work/home" \
+		npm_config_cache="$work/cache/npm" npm_config_update_notifier=false \
+		npm_config_audit=false npm_config_fund=false \
+		NUGET_PACKAGES="$work/cache/nuget" NUGET_HTTP_CACHE_PATH="$work/cache/nuget-http" \
+		NUGET_PLUGINS_CACHE_PATH="$work/cache/nuget-plugins" \
+		MSBUILDDISABLENODEREUSE=1 DOTNET_CLI_USE_MSBUILD_SERVER=0 \
+		DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1 \
+		DOTNET_GENERATE_ASPNET_CERTIFICATE=false "$@"
+}
+
+# A proxy the tools would use, from the environment.
+proxy=""
+for v in "${https_proxy:-}" "${HTTPS_PROXY:-}" "${all_proxy:-}" "${ALL_PROXY:-}"; do
+	[ -n "$v" ] && proxy=$(host_of "$v") && break
+done
+
+fresh
+npm_registry=$(cd "$work/npm" && tool_env npm config get registry 2>/dev/null)
+npm_host=$(host_of "$npm_registry")
+npm_proxy=$(cd "$work/npm" && tool_env npm config get https-proxy 2>/dev/null)
+[ "$npm_proxy" = null ] && npm_proxy=""
+[ -n "$npm_proxy" ] && npm_proxy=$(host_of "$npm_proxy")
+
+nuget_sources=$(cd "$work/restore" && tool_env dotnet nuget list source --format short 2>/dev/null | awk '$1 == "E" { print $2 }')
+nuget_hosts=""
+nuget_index_note=""
+for source in $nuget_sources; do
+	nuget_hosts="$nuget_hosts $(host_of "$source")"
+	# The service index (fetched outside, once) names where restore goes next.
+	index_hosts=$(curl -fsS --max-time 30 "$source" 2>/dev/null | python3 -c 'import json, sys, urllib.parse as u
+try:
+    d = json.load(sys.stdin)
+except ValueError:
+    sys.exit(0)
+for r in d.get("resources", []):
+    t = r.get("@type", "")
+    t = t if isinstance(t, str) else " ".join(t)
+    if t.startswith(("PackageBaseAddress", "RegistrationsBaseUrl")):
+        print(u.urlsplit(r.get("@id", "")).hostname or "")' | sort -u)
+	nuget_index_note="$nuget_index_note $source: restore resources on $(echo "$index_hosts" | tr '\n' ' ')"
+	nuget_hosts="$nuget_hosts $index_hosts"
+done
+nuget_hosts=$(echo "$nuget_hosts" | tr ' ' '\n' | sed '/^$/d' | sort -u | tr '\n' ' ')
+
+echo "  npm registry:   $npm_registry (allowed: $npm_host)"
+echo "  NuGet sources: $nuget_index_note"
+echo "  NuGet allowed:  $nuget_hosts"
+echo "  proxy:          ${proxy:-none in the environment}; npm https-proxy: ${npm_proxy:-none}"
+echo "  as:             $(id -un) (uid $(id -u)); load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)"
+npm_allow="$npm_host $proxy $npm_proxy"
+nuget_allow="$nuget_hosts $proxy"
+echo
+
+last_status=0
+last_wall=0
+last_line=""
+run() { # LABEL CHECK-FILE TOOL...: one row; sets last_status, last_wall, last_line
+	label=$1
+	check=$2
+	shift 2
+	fresh
+	start=$(date +%s.%N)
+	out=$(cd "$work/npm" && tool_env timeout -k 5 "$timeout_s" "$@" 2>&1)
+	last_status=$?
+	end=$(date +%s.%N)
+	last_wall=$(awk "BEGIN { printf \"%.1f\", $end - $start }")
+	# A run that exits 0 but did not fetch the package has not succeeded.
+	[ "$last_status" -eq 0 ] && [ ! -e "$check" ] && last_status=99
+	# The tool's last word: on a failure its last error line, without npm's
+	# advice about proxies; the report's lines are shown apart.
+	lines=$(printf '%s\n' "$out" | grep -v -e '^[[:space:]]*$' -e '^npm notice' -e 'complete log of this run' -e '^nonet:  ' \
+		-e '^nonet: report' -e '^npm error network \(This is\|In most\|If you are\)' -e '^npm error network[[:space:]]*$')
+	[ "$last_status" -ne 0 ] && printf '%s\n' "$lines" | grep -qi error && lines=$(printf '%s\n' "$lines" | grep -i error)
+	last_line=$(printf '%s\n' "$lines" | tail -n 1 | sed 's/^[[:space:]]*//' | cut -c1-120)
+	[ "$last_status" -eq 124 ] && last_line="(cut off after ${timeout_s} s) $last_line"
+	[ "$last_status" -eq 99 ] && last_line="(exit 0, but $check is missing) $last_line"
+	printf '| %s | %s | %s s | %s | %s |\n' "$tool" "$label" "$last_wall" "$last_status" "$last_line"
+	# What --report saw: every name looked up, every destination reached.
+	printf '%s\n' "$out" | grep -e '^nonet:   ' | sed 's/^nonet: */| | ↳ reported | | | /; s/[[:space:]]*$/ |/'
+}
+
+allow_args() { # HOST...: --allow HOST for each
+	for h in "$@"; do printf ' --allow %s' "$h"; done
+}
+
+targets=""
+target() { # PASS|FAIL|SKIP WHAT MEASURED
+	targets="$targets$(printf '  %s  %-58s %s' "$1" "$2" "$3")
+"
+}
+
+echo "| tool | run | wall | exit | last line |"
+echo "|---|---|---|---|---|"
+
+# npm -------------------------------------------------------------------
+tool="npm install $npm_package"
+npm_check="$work/npm/node_modules/express/package.json"
+npm_cmd="npm install --no-save $npm_package"
+run "outside nonet" "$npm_check" $npm_cmd
+if [ -z "$npm_host" ] || [ "$last_status" -ne 0 ]; then
+	target SKIP "npm: only its registry allowed succeeds" "the registry is not reachable outside nonet either: $last_line"
+else
+	# shellcheck disable=SC2046 # one word per host
+	run "--allow $(echo $npm_allow) --report" "$npm_check" "$nonet" $(allow_args $npm_allow) --report -- $npm_cmd
+	if [ "$last_status" -eq 0 ]; then r=PASS; else r=FAIL; fi
+	target $r "npm: only its registry allowed succeeds" "exit $last_status, $last_wall s"
+	run "no --allow" "$npm_check" "$nonet" -- $npm_cmd
+	if [ "$last_status" -ne 0 ]; then r=PASS; else r=FAIL; fi
+	target $r "npm: without --allow fails, as before" "exit $last_status, $last_wall s (npm's own retries)"
+	run "no --allow, --fetch-retries=0" "$npm_check" "$nonet" -- $npm_cmd --fetch-retries=0
+	if [ "$last_status" -ne 0 ] && awk "BEGIN { exit !($last_wall < 5) }"; then r=PASS; else r=FAIL; fi
+	target $r "npm: without --allow, retries off, fails in < 5 s" "exit $last_status, $last_wall s"
+	# shellcheck disable=SC2046
+	run "--allow (NuGet's hosts only), --fetch-retries=0" "$npm_check" "$nonet" $(allow_args $nuget_hosts) -- $npm_cmd --fetch-retries=0
+	if [ "$last_status" -ne 0 ]; then r=PASS; else r=FAIL; fi
+	target $r "npm: another registry's host allowed fails" "exit $last_status, $last_wall s"
+fi
+
+# dotnet restore --------------------------------------------------------
+tool="dotnet restore ($nuget_package $nuget_version)"
+nuget_check="$work/cache/nuget/$(echo "$nuget_package" | tr 'A-Z' 'a-z')/$nuget_version"
+restore_cmd="dotnet restore $work/restore"
+one_try="env NUGET_ENHANCED_MAX_NETWORK_TRY_COUNT=1"
+run "outside nonet" "$nuget_check" $restore_cmd
+if [ -z "$nuget_hosts" ] || [ "$last_status" -ne 0 ]; then
+	target SKIP "dotnet restore: only its feed allowed succeeds" "the feed is not reachable outside nonet either: $last_line"
+else
+	# shellcheck disable=SC2046
+	run "--allow $(echo $nuget_allow) --report" "$nuget_check" "$nonet" $(allow_args $nuget_allow) --report -- $restore_cmd
+	if [ "$last_status" -eq 0 ]; then r=PASS; else r=FAIL; fi
+	target $r "dotnet restore: only its feed allowed succeeds" "exit $last_status, $last_wall s"
+	run "no --allow" "$nuget_check" "$nonet" -- $restore_cmd
+	if [ "$last_status" -ne 0 ]; then r=PASS; else r=FAIL; fi
+	target $r "dotnet restore: without --allow fails, as before" "exit $last_status, $last_wall s (NuGet's own retries)"
+	run "no --allow, one try" "$nuget_check" "$nonet" -- $one_try $restore_cmd
+	if [ "$last_status" -ne 0 ] && awk "BEGIN { exit !($last_wall < 5) }"; then r=PASS; else r=FAIL; fi
+	target $r "dotnet restore: without --allow, one try, fails in < 5 s" "exit $last_status, $last_wall s"
+	# shellcheck disable=SC2046
+	run "--allow (npm's registry only), one try" "$nuget_check" "$nonet" $(allow_args $npm_host) -- $one_try $restore_cmd
+	if [ "$last_status" -ne 0 ]; then r=PASS; else r=FAIL; fi
+	target $r "dotnet restore: another registry's host allowed fails" "exit $last_status, $last_wall s"
+fi
+
+echo
+echo "  load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%s' "$targets"
