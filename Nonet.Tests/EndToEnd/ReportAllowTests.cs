@@ -72,8 +72,8 @@ public sealed class ReportAllowTests(Identity identity) : EndToEndTest(identity)
     [Test]
     public void Allowed_and_denied_connects_and_lookups_carry_their_verdict_and_the_allowed_connection_its_name()
     {
-        string file = Path.Combine(Harness.TempDirectory(Who), $"verdicts-{Guid.NewGuid():N}.jsonl");
         string v4 = Out.V4.ToString(), v6 = Out.V6.ToString();
+        string file = Path.Combine(Harness.TempDirectory(Who), $"verdicts-{Guid.NewGuid():N}.jsonl");
         // In order: a literal address before any name gave it; by an
         // allowed name and port; by that name on another port; a name not
         // allowed; the nameserver's address (nonet's inside); lookups over TCP.
