@@ -146,7 +146,7 @@ internal static class Program
         // at once must leave nonet as interruptible as any failure before it.
         using var reportFile = reportPlan.OpenFile();
         SignalForwarding.HoldInAllThreads();
-        var recorder = reportPlan.IsEmpty ? null : new Report.AttemptRecorder(inside.Nameservers, reportFile?.Fd ?? -1);
+        var recorder = reportPlan.IsEmpty ? null : new Report.AttemptRecorder(inside.Nameservers, reportFile?.Fd ?? -1, allow?.Addresses);
         var broker = allow is null ? null : new Allow.ConnectBroker(allow, [.. inside.Nameservers, Allow.AddressClass.InsideIPv4, Allow.AddressClass.InsideIPv6], recorder);
         using var runTime = new Runtime.RunTime(
             plan.IsEmpty ? null : PortForwarder.Prepare(plan, StdStreams.Error),
@@ -165,7 +165,7 @@ internal static class Program
         }
         if (reportPlan.Summary && recorder is not null)
         {
-            foreach (var line in Report.ReportSummary.Lines(recorder.Tally, LocaleIsUtf8()))
+            foreach (var line in Report.ReportSummary.Lines(recorder.Tally, LocaleIsUtf8(), allow?.List, inside.Nameservers))
                 StdStreams.Error(line);
         }
         if (Dns.LookupHint.ShouldShow(hintMode, result.ExitStatus, result.Lookups, Tmds.Linux.LibC.isatty(2) == 1))

@@ -184,7 +184,7 @@ internal sealed unsafe class ConnectBroker : IReadyHandler, IDisposable
         bool tcp = kind.Type == SocketKind.SockStream && kind.Protocol is 0 or IpProtoTcp && destination is not null;
         bool allowed = tcp && !IsInside(destination!.Value.Address)
             && policy.Decide(destination.Value.Address, destination.Value.Port) == Verdict.Allowed;
-        recorder?.Connected(tid, kind, new ReadOnlySpan<byte>(address, length).ToArray(), allowed);
+        recorder?.Connected(tid, pinned, kind, new ReadOnlySpan<byte>(address, length).ToArray(), allowed);
 
         if (!InNamespace(pinned))
             ConnectHostSocket(n, fd, pinned, kind, address, length, family, allowed);

@@ -38,8 +38,13 @@ internal sealed class DnsTally
 
 /// <summary>One query nonet's nameserver answered, for --report: its id and
 /// question, whether over TCP, and the socket addresses (sockaddr bytes)
-/// of nonet's end and of the sender.</summary>
-internal sealed record AnsweredQuery(ushort Id, DnsQuestion Question, bool Tcp, byte[] Server, byte[] Sender);
+/// of nonet's end and of the sender; <see cref="Forwarded"/> when --allow
+/// let it through to the host's nameservers (else it was answered "not
+/// found").</summary>
+internal sealed record AnsweredQuery(ushort Id, DnsQuestion Question, bool Tcp, byte[] Server, byte[] Sender)
+{
+    public bool Forwarded { get; init; }
+}
 
 /// <summary>
 /// nonet's nameserver: on the sockets the launcher's child bound inside, at
@@ -111,7 +116,12 @@ internal sealed unsafe class DnsResponder : ICapability
         if (DnsMessage.ParseQuery(message) is not { } query)
             return 0;
         if (forwarder is not null && forwarder.TryForward(query, tcp ? ushort.MaxValue : query.Edns ? DnsRelay.ClientEdnsLimit : DnsRelay.ClientUdpLimit, later()))
+        {
+            // Asked of the host's nameservers: --report lists it as allowed.
+            if (query.Question is { } forwarded && Answered is { } told)
+                told(new AnsweredQuery(query.Id, forwarded, tcp, AddressOf(fd), peer ?? AddressOf(fd, peer: true)) { Forwarded = true });
             return 0;
+        }
         if (query.Question is { } question && query.Rcode == DnsMessage.RcodeNxDomain)
         {
             Tally.Add(question);

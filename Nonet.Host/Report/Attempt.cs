@@ -45,6 +45,11 @@ internal sealed record Destination(string Protocol, IPAddress? Address, int? Por
     /// host's loopback (a socket made outside and inherited): it left.</summary>
     public bool Left { get; init; }
 
+    /// <summary>For an IP destination other than a lookup: the name whose
+    /// DNS answer (under --allow, for an allowed name) gave this address,
+    /// the first one if several did; null when none did.</summary>
+    public string? Name { get; init; }
+
     public const string Unknown = "?";
 
     public bool IsUnix => Path is not null;
@@ -64,6 +69,13 @@ internal sealed record Destination(string Protocol, IPAddress? Address, int? Por
 internal sealed record Attempt(DateTime Time, Destination Destination, int Pid, string Command, CallKind Call)
 {
     public string? CallText { get; init; }
+
+    /// <summary>Whether it went through: <see cref="Allow.Verdict.Allowed"/>
+    /// for what nonet let out (a connection or a lookup an --allow rule
+    /// allowed, a path-based Unix socket of the host's, a socket made
+    /// outside), <see cref="Allow.Verdict.Denied"/> for what failed (kept
+    /// in, or refused); null when nonet could not read where it went.</summary>
+    public Allow.Verdict? Verdict { get; init; }
 }
 
 /// <summary>

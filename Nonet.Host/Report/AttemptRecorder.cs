@@ -38,6 +38,11 @@ internal sealed unsafe class AttemptRecorder : IDisposable
     private readonly IReadOnlyCollection<IPAddress> nameservers;
     private readonly int fileFd;
 
+    /// <summary>--allow's table of the addresses allowed names gave (and
+    /// its rules), or null without --allow: for the verdict of a lookup
+    /// and the name an address was reached by.</summary>
+    private readonly Allow.AllowedAddresses? allowed;
+
     /// <summary>The namespace's sock_diag socket (see launcher/report.c), and its cookie.</summary>
     private NamespaceSockets? inside;
     private ulong insideCookie;
@@ -61,26 +66,55 @@ internal sealed unsafe class AttemptRecorder : IDisposable
 
     /// <param name="nameservers">the addresses nonet answers DNS on inside</param>
     /// <param name="fileFd">--report-file's descriptor, or -1</param>
-    public AttemptRecorder(IReadOnlyCollection<IPAddress> nameservers, int fileFd)
+    /// <param name="allowed">--allow's addresses, or null without --allow</param>
+    public AttemptRecorder(IReadOnlyCollection<IPAddress> nameservers, int fileFd, Allow.AllowedAddresses? allowed = null)
     {
         this.nameservers = nameservers;
         this.fileFd = fileFd;
+        this.allowed = allowed;
     }
 
     /// <summary>Under --allow, nonet carried out the connect() itself
     /// (<see cref="Allow.ConnectBroker"/>): the attempt it made, if it went
-    /// outside, with whether the allow-list let it through.</summary>
-    public void Connected(int tid, SocketKind socket, byte[] address, bool allowed)
+    /// outside, with whether the allow-list let it through
+    /// (<paramref name="allowedByRule"/>).  <paramref name="pinned"/> is
+    /// nonet's copy of the caller's socket: one connected to a nameserver's
+    /// port 53 is noted, for the queries it writes later.</summary>
+    public void Connected(int tid, int pinned, SocketKind socket, byte[] address, bool allowedByRule)
     {
-        _ = allowed; // the report's verdict field comes with the report's own change
         var destination = AttemptClassifier.Classify(CallKind.Connect, socket, address, true, 0, nameservers);
         if (destination is null)
+        {
+            if (socket.Domain is SocketKind.AfInet or SocketKind.AfInet6)
+                NoteLookupConnection(tid, InodeOf(pinned), address);
             return;
+        }
         var (tgid, command) = ProcessNames.Of(tid);
         if (destination.Path is not null && !CallerPaths.ReachesOutside(tid, tgid, AttemptClassifier.RawUnixPath(address), inside))
             return; // no socket there (nonet hides the resolvers'), or one of this run's
-        Record(new Attempt(DateTime.UtcNow, destination, tgid, command, CallKind.Connect));
+        destination = Named(destination);
+        Record(new Attempt(DateTime.UtcNow, destination, tgid, command, CallKind.Connect)
+        {
+            Verdict = destination.IsUnix || allowedByRule ? Allow.Verdict.Allowed : Allow.Verdict.Denied,
+        });
     }
+
+    /// <summary>An IP destination other than a lookup, with the name an
+    /// allowed name's DNS answer gave its address by, if one did.</summary>
+    private Destination Named(Destination destination) =>
+        allowed is not null && destination is { DnsName: null, Address: { } address } && allowed.NameFor(address) is { } name
+            ? destination with { Name = name }
+            : destination;
+
+    /// <summary>The verdict on a call the kernel carries out (or refuses):
+    /// a lookup is allowed when its name is (nonet forwards it), a path-based
+    /// Unix socket and a socket made outside go through, and everything
+    /// else to the outside fails.</summary>
+    private Allow.Verdict VerdictOf(Destination destination) =>
+        destination.IsUnix || destination.Left
+        || (destination.DnsName is { } name && allowed is not null && allowed.List.Matches(name))
+            ? Allow.Verdict.Allowed
+            : Allow.Verdict.Denied;
 
     /// <summary>The launcher's child's NETLINK_SOCK_DIAG socket, made
     /// inside (its descriptor <paramref name="childFd"/>, or -1).</summary>
@@ -116,7 +150,10 @@ internal sealed unsafe class AttemptRecorder : IDisposable
             return;
         var (pid, command) = LookupSender(query);
         var destination = new Destination(query.Tcp ? "tcp" : "udp", server, port, null) { DnsName = name, DnsType = type };
-        Record(new Attempt(DateTime.UtcNow, destination, pid, command, CallKind.Write));
+        Record(new Attempt(DateTime.UtcNow, destination, pid, command, CallKind.Write)
+        {
+            Verdict = query.Forwarded ? Allow.Verdict.Allowed : Allow.Verdict.Denied,
+        });
     }
 
     /// <summary>The process that connected the sender's socket: its inode
@@ -136,11 +173,11 @@ internal sealed unsafe class AttemptRecorder : IDisposable
 
     /// <summary>A socket connected to a nameserver's port 53 sends its
     /// queries later, maybe with write(): who connected it is kept.</summary>
-    private void NoteLookupConnection(int pid, TheirSocket socket, byte[] address)
+    private void NoteLookupConnection(int pid, ulong? socketInode, byte[] address)
     {
         if (AttemptClassifier.ParseInet(address) is not var (ip, port) || port != AttemptClassifier.DnsPort || !nameservers.Contains(ip))
             return;
-        if (socket.Inode is not { } inode)
+        if (socketInode is not { } inode)
             return;
         if (lookupConnections.Count >= MaxLookupConnections)
             lookupConnections.Clear();
@@ -167,7 +204,11 @@ internal sealed unsafe class AttemptRecorder : IDisposable
         if (ForeignCalls.Name(n.Arch, n.Nr, n.Args[0], ForeignCalls.Native) is { } foreign)
         {
             var (foreignTgid, foreignCommand) = ProcessNames.Of(pid);
-            Record(new Attempt(DateTime.UtcNow, Destination.Unread(ForeignCalls.Refused), foreignTgid, foreignCommand, CallKind.Foreign) { CallText = foreign });
+            Record(new Attempt(DateTime.UtcNow, Destination.Unread(ForeignCalls.Refused), foreignTgid, foreignCommand, CallKind.Foreign)
+            {
+                CallText = foreign,
+                Verdict = Allow.Verdict.Denied,
+            });
             return;
         }
         CallKind call;
@@ -232,7 +273,7 @@ internal sealed unsafe class AttemptRecorder : IDisposable
                 break;
         }
         if (call == CallKind.Connect && !left && found.Count == 0)
-            NoteLookupConnection(pid, socket, memory.Read(n.Args[1], (int)Math.Min(n.Args[2], MaxAddress)));
+            NoteLookupConnection(pid, socket.Inode, memory.Read(n.Args[1], (int)Math.Min(n.Args[2], MaxAddress)));
         if (found.Count == 0 || !StillValid(listener, n.Id))
             return;
 
@@ -244,7 +285,7 @@ internal sealed unsafe class AttemptRecorder : IDisposable
                 continue; // no socket there (nonet hides the resolvers'), or one of this run's
             if (destination.DnsName is not null && pendingQueries.Count < MaxPendingQueries)
                 pendingQueries.Add((destination.DnsName, destination.DnsType, destination.DnsId));
-            Record(new Attempt(now, destination with { DnsId = 0 }, tgid, command, call));
+            Record(new Attempt(now, Named(destination with { DnsId = 0 }), tgid, command, call) { Verdict = VerdictOf(destination) });
         }
     }
 
@@ -332,6 +373,13 @@ internal sealed unsafe class AttemptRecorder : IDisposable
         }
     }
 
+    /// <summary>A socket's inode (sockfs), as /proc/PID/net/* lists it.</summary>
+    private static ulong? InodeOf(int fd)
+    {
+        Tmds.Linux.stat st;
+        return Tmds.Linux.LibC.fstat(fd, &st) == 0 ? (ulong)st.st_ino : null;
+    }
+
     /// <summary>Lets go of the namespace's sock_diag socket and the
     /// reserved descriptor.</summary>
     public void Dispose()
@@ -399,14 +447,7 @@ internal sealed unsafe class AttemptRecorder : IDisposable
         public ulong NetnsCookie => NamespaceSockets.CookieOf(fd);
 
         /// <summary>Its inode (sockfs), as /proc/PID/net/* lists it.</summary>
-        public ulong? Inode
-        {
-            get
-            {
-                Tmds.Linux.stat st;
-                return Tmds.Linux.LibC.fstat(fd, &st) == 0 ? (ulong)st.st_ino : null;
-            }
-        }
+        public ulong? Inode => InodeOf(fd);
 
         public byte[] Peer()
         {

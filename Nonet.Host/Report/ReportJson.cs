@@ -24,6 +24,8 @@ internal static class ReportJson
         _ => "foreign",
     };
 
+    public static string VerdictName(Allow.Verdict verdict) => verdict == Allow.Verdict.Allowed ? "allowed" : "denied";
+
     /// <summary>The line, with its newline, as UTF-8.  The command's own
     /// strings (its name, a socket's path) are JSON strings: control
     /// characters escaped by the writer, bytes that are not UTF-8 as \xNN
@@ -44,6 +46,8 @@ internal static class ReportJson
                 writer.WriteString("address", address.ToString());
             if (d.Port is { } port)
                 writer.WriteNumber("port", port);
+            if (d.Name is { } name)
+                writer.WriteString("name", name);
             if (d.Note is { } note)
                 writer.WriteString("note", note);
             if (d.Left)
@@ -52,13 +56,15 @@ internal static class ReportJson
                 writer.WriteNumber("pid", attempt.Pid);
             writer.WriteString("command", attempt.Command);
             writer.WriteString("call", attempt.CallText ?? CallName(attempt.Call));
-            if (d.DnsName is { } name)
+            if (d.DnsName is { } dnsName)
             {
                 writer.WriteStartObject("dns");
-                writer.WriteString("name", name);
+                writer.WriteString("name", dnsName);
                 writer.WriteString("type", d.DnsType);
                 writer.WriteEndObject();
             }
+            if (attempt.Verdict is { } verdict)
+                writer.WriteString("verdict", VerdictName(verdict));
             writer.WriteEndObject();
         }
         var line = new byte[buffer.WrittenCount + 1];

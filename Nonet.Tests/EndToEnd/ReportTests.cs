@@ -105,7 +105,13 @@ public sealed class ReportTests(Identity identity) : EndToEndTest(identity)
         var summary = r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.That(summary[0], Is.EqualTo("nonet: report: 1 attempt to reach outside the namespace, to 1 destination:"), r.ToString());
         Assert.That(summary[1], Does.Match($@"^nonet:   {protocol} +{System.Text.RegularExpressions.Regex.Escape(shown)}  1×  pid {pid} python3$"), r.ToString());
-        Assert.That(summary, Has.Length.EqualTo(2), r.ToString());
+        // The summary ends with the --allow option for what was denied, or
+        // says that --allow carries TCP only.
+        string advice = kind == "dns" ? $"to allow what was denied: --allow {target}"
+            : protocol != "tcp" ? $"no --allow option lets the denied {protocol} attempts through (--allow is for TCP)"
+            : target.Contains(':') ? $"to allow what was denied: --allow '[{target}]:{port}'" : $"to allow what was denied: --allow {target}:{port}";
+        Assert.That(summary[2], Is.EqualTo("nonet: report: " + advice), r.ToString());
+        Assert.That(summary, Has.Length.EqualTo(3), r.ToString());
     }
 
     [Test]

@@ -156,11 +156,12 @@ public sealed class ReportTrustTests(Identity identity) : EndToEndTest(identity)
             Assert.That(begin, Is.GreaterThanOrEqualTo(0).And.LessThan(end), screen);
             var shown = lines[(begin + 1)..end];
             string escaped = @"\x0d\x0a\x1b[2K\x1b[1A\x1b[8m";
-            Assert.That(shown, Has.Length.EqualTo(4), screen);
+            Assert.That(shown, Has.Length.EqualTo(5), screen);
             Assert.That(shown[0], Is.EqualTo("nonet: report: 1 attempt to reach outside the namespace, to 1 destination:"), screen);
             Assert.That(shown[1], Does.Match($@"^nonet:   tcp +192\.0\.2\.1:80 +1x  pid \d+ {Regex.Escape(escaped)}$"), screen);
             Assert.That(shown[2], Is.EqualTo("nonet: report: 1 connection to path-based Unix sockets (these reach the host's services):"), screen);
             Assert.That(shown[3], Does.Match($@"^nonet:   unix +{Regex.Escape(Path.GetDirectoryName(path)! + "/s" + escaped)} +1x  pid \d+ {Regex.Escape(escaped)}$"), screen);
+            Assert.That(shown[4], Is.EqualTo("nonet: report: to allow what was denied: --allow 192.0.2.1:80"), screen);
             // The JSON lines are valid and keep the bytes.
             var json = Lines(file);
             Assert.That(json.Select(l => l.GetProperty("command").GetString()), Is.EqualTo(new[] { forged, forged }));

@@ -191,6 +191,7 @@ public sealed class ReportUnitTests
             "  udp    10.0.0.53:53  example.org A     1×  pid 44 python3",
             "report: 1 connection to path-based Unix sockets (these reach the host's services):",
             "  unix   /run/dbus/system_bus_socket     1×  pid 45 busctl",
+            "report: to allow what was denied: --allow 192.0.2.1:80 --allow example.org",
         }));
     }
 

@@ -161,6 +161,7 @@ public sealed class ReportTrustUnitTests
         {
             "report: 3 attempts to reach outside the namespace, to 1 destination:",
             "  udp    10.0.0.53:53  x.example A,AAAA  3×  pid 9 curl",
+            "report: to allow what was denied: --allow x.example",
         }));
         var lookups = new Dns.DnsTally();
         foreach (var label in new[] { "a", "b", "c", "d" })
