@@ -184,9 +184,10 @@ internal sealed unsafe class ConnectBroker : IReadyHandler, IDisposable
         bool tcp = kind.Type == SocketKind.SockStream && kind.Protocol is 0 or IpProtoTcp && destination is not null;
         bool allowed = tcp && !IsInside(destination!.Value.Address)
             && policy.Decide(destination.Value.Address, destination.Value.Port) == Verdict.Allowed;
-        recorder?.Connected(tid, pinned, kind, new ReadOnlySpan<byte>(address, length).ToArray(), allowed);
+        bool madeOutside = !InNamespace(pinned);
+        recorder?.Connected(tid, pinned, kind, new ReadOnlySpan<byte>(address, length).ToArray(), allowed, madeOutside);
 
-        if (!InNamespace(pinned))
+        if (madeOutside)
             ConnectHostSocket(n, fd, pinned, kind, address, length, family, allowed);
         else if (allowed)
             HandOver(n, tid, fd, pinned, address, length, bound: true);

@@ -79,10 +79,14 @@ internal sealed unsafe class AttemptRecorder : IDisposable
     /// outside, with whether the allow-list let it through
     /// (<paramref name="allowedByRule"/>).  <paramref name="pinned"/> is
     /// nonet's copy of the caller's socket: one connected to a nameserver's
-    /// port 53 is noted, for the queries it writes later.</summary>
-    public void Connected(int tid, int pinned, SocketKind socket, byte[] address, bool allowedByRule)
+    /// port 53 is noted, for the queries it writes later.
+    /// <paramref name="madeOutside"/>: the socket is of the host's network
+    /// namespace (inherited, or handed over earlier), so that even its
+    /// loopback is the host's, and nonet refuses it all but an allowed
+    /// TCP destination.</summary>
+    public void Connected(int tid, int pinned, SocketKind socket, byte[] address, bool allowedByRule, bool madeOutside)
     {
-        var destination = AttemptClassifier.Classify(CallKind.Connect, socket, address, true, 0, nameservers);
+        var destination = AttemptClassifier.Classify(CallKind.Connect, socket, address, true, 0, nameservers, left: madeOutside);
         if (destination is null)
         {
             if (socket.Domain is SocketKind.AfInet or SocketKind.AfInet6)
@@ -95,7 +99,7 @@ internal sealed unsafe class AttemptRecorder : IDisposable
         destination = Named(destination);
         Record(new Attempt(DateTime.UtcNow, destination, tgid, command, CallKind.Connect)
         {
-            Verdict = destination.IsUnix || allowedByRule ? Allow.Verdict.Allowed : Allow.Verdict.Denied,
+            Verdict = destination.IsUnix && !madeOutside || allowedByRule ? Allow.Verdict.Allowed : Allow.Verdict.Denied,
         });
     }
 

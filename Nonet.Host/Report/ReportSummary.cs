@@ -151,7 +151,7 @@ internal static class ReportSummary
         else if (d.Name is { } lookedUp)
             where += $"  {UserText.Show(lookedUp)}";
         if (d.Left)
-            where += "  (left: the host's loopback)";
+            where += d.Address is { } a && System.Net.IPAddress.IsLoopback(a) ? "  (left: the host's loopback)" : "  (left: a socket made outside)";
         return where;
     }
 

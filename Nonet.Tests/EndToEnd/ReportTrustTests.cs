@@ -344,6 +344,41 @@ public sealed class ReportTrustTests(Identity identity) : EndToEndTest(identity)
     }
 
     [Test]
+    public void Under_allow_a_socket_made_outside_that_is_refused_the_hosts_loopback_is_reported_as_denied()
+    {
+        // Under --allow nonet carries out every connect(), an inherited
+        // socket's too, and refuses it the host's loopback: the report
+        // still lists the attempt, as denied, and suggests nothing for it.
+        using var outside = new TcpListener(IPAddress.Loopback, 0);
+        outside.Start();
+        int port = ((IPEndPoint)outside.LocalEndpoint).Port;
+        const string launch = """
+            import os, socket, sys
+            s = socket.socket(); os.set_inheritable(s.fileno(), True)
+            nonet, report, python, inner, port = sys.argv[1:]
+            os.execv(nonet, [nonet, "--allow", "192.0.2.1:9", "--report", "--report-file", report, python, "-c", inner, str(s.fileno()), port])
+            """;
+        const string inner = """
+            import errno, socket, sys
+            s = socket.socket(fileno=int(sys.argv[1]))
+            try:
+                s.connect(("127.0.0.1", int(sys.argv[2]))); print("connected")
+            except OSError as e:
+                print(errno.errorcode[e.errno])
+            """;
+        string file = ReportFile();
+        var r = Harness.Run(Who, Python, ["-c", launch, Harness.Nonet, file, Python, inner, $"{port}"]);
+        Assert.That(r.Stdout, Is.EqualTo("ENETUNREACH\n"), "the inherited socket is refused the host's loopback\n" + r);
+        var line = Lines(file).Single();
+        Assert.That((line.GetProperty("address").GetString(), line.GetProperty("port").GetInt32(), line.GetProperty("left").GetBoolean(),
+                line.GetProperty("verdict").GetString()),
+            Is.EqualTo(("127.0.0.1", port, true, "denied")), File.ReadAllText(file));
+        Assert.That(r.Stderr, Does.Contain("report: denied: 1 attempt"), r.ToString());
+        Assert.That(r.Stderr, Does.Contain($"127.0.0.1:{port}  (left: the host's loopback)  1×"), r.ToString());
+        Assert.That(r.Stderr, Does.Not.Contain("--allow 127.0.0.1"), r.ToString());
+    }
+
+    [Test]
     public void The_A_and_AAAA_lookups_of_a_name_are_one_destination_and_the_summary_is_ASCII_outside_UTF8()
     {
         const string script = """
