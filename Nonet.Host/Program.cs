@@ -208,9 +208,14 @@ internal static class Program
     }
 
     /// <summary>The configured --allow rules, then the options' ones.</summary>
+    /// <remarks>Nothing to build without one: this runs before every
+    /// command, and the LINQ below costs pages that a run without --allow
+    /// does not need (issue 23).</remarks>
     private static Allow.AllowList AllowFor(NonetConfiguration configuration, ParsedCommandLine command)
     {
         var setting = configuration.Describe("allow");
+        if (string.IsNullOrEmpty(setting.Value) && command.Allows.Count == 0)
+            return Allow.AllowList.None;
         var configured = new Allow.AllowSource(setting.Source, IsOption: false);
         return Allow.AllowList.Build(
             ForwardingPlan.SplitList(setting.Value).Select(spec => (spec, configured))

@@ -10,6 +10,10 @@
  *   harness --compare ROUNDS A B
  *                           time "A true" against "B true", interleaved: two
  *                           builds of nonet, for measuring one change
+ *   harness --compare-many ROUNDS A B [C ...]
+ *                           the same for up to 12 builds at once; "bwrap"
+ *                           stands for the start-up table's bwrap command,
+ *                           so that builds are compared with it in one run
  *   harness --list-fds      print the fds open in this process, its parent
  *                           and its grandparent (run under nonet, that is the
  *                           command, the launcher and the host)
@@ -1348,6 +1352,44 @@ static int compare_builds(int rounds, char *a, char *b)
 	return 0;
 }
 
+/* --compare-many: several builds (and bwrap) in one interleaved run, one
+ * line each. */
+static int compare_many(int rounds, int n, char **builds)
+{
+	static struct subject many[12];
+	int r, k;
+
+	if (n < 1 || n > 12 || rounds < 1 || rounds > MAX_RUNS) {
+		fputs("harness --compare-many: 1 to 12 builds, 1 to 1000 rounds\n", stderr);
+		return 2;
+	}
+	for (k = 0; k < n; k++) {
+		if (strcmp(builds[k], "bwrap") == 0)
+			many[k] = (struct subject){ .label = "bwrap",
+				.argv = { "bwrap", "--dev-bind", "/", "/", "--unshare-net", "true", NULL } };
+		else
+			many[k] = (struct subject){ .label = builds[k], .argv = { builds[k], "true", NULL } };
+	}
+	for (r = 0; r < 10 + rounds; r++) {
+		for (k = 0; k < n; k++) {
+			struct subject *c = &many[(r + k) % n];
+			struct sample s = run_once(c->argv);
+
+			if (r >= 10)
+				c->runs[c->n++] = s;
+			c->failures += !s.ok;
+		}
+	}
+	for (k = 0; k < n; k++) {
+		struct summary wall = summarise_field(&many[k], 0), cpu = summarise_field(&many[k], 1);
+
+		printf("%-30s wall %.3f ms (%.3f-%.3f)  CPU %.3f ms  page faults %.0f (first process %.0f)  %d failed\n",
+		       many[k].label, wall.median, wall.p25, wall.p75, cpu.median, median_faults(&many[k], 0),
+		       median_faults(&many[k], 1), many[k].failures);
+	}
+	return 0;
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 static void describe_machine(void)
@@ -1390,10 +1432,12 @@ int main(int argc, char **argv)
 	 * up as leaks: start clean, so that any extra fd is nonet's. */
 	if (close_range(3, ~0U, 0) < 0)
 		return 2;
+	if (argc >= 4 && strcmp(argv[1], "--compare-many") == 0)
+		return compare_many(env_int("BENCH_ROUNDS", atoi(argv[2]), MAX_RUNS), argc - 3, argv + 3);
 	if (argc == 5 && strcmp(argv[1], "--compare") == 0)
 		return compare_builds(env_int("BENCH_ROUNDS", atoi(argv[2]), MAX_RUNS), argv[3], argv[4]);
 	if (argc != 3 && argc != 4) {
-		fputs("usage: harness NONET FLOOR [XFER] | harness --compare ROUNDS NONET_A NONET_B | harness --list-fds\n",
+		fputs("usage: harness NONET FLOOR [XFER] | harness --compare ROUNDS NONET_A NONET_B | harness --compare-many ROUNDS NONET... | harness --list-fds\n",
 		      stderr);
 		return 2;
 	}

@@ -1,7 +1,10 @@
 /*
- * nonet's seccomp filter (seccomp(2), seccomp_unotify(2)): one classic BPF
- * program per run, made here, installed by the launcher's child just
- * before execve(), and inherited by everything the command starts.
+ * nonet's seccomp filter (seccomp(2), seccomp_unotify(2)): a classic BPF
+ * program made here, installed by the launcher's child, and inherited by
+ * everything the command starts.  FILTER_BASE goes in while the host is
+ * still starting (the kernel's build of it then costs the command
+ * nothing); --report's or --allow's program, which refuses all that the
+ * base one does, goes on top of it just before execve().
  *
  * Every mode (FILTER_BASE, on every run):
  *

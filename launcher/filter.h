@@ -23,7 +23,7 @@ int filter_mode_parse(const char *name, enum filter_mode *mode);
 /* Whether the mode's program hands calls to the host (has a listener). */
 int filter_has_listener(enum filter_mode mode);
 
-/* Child side, just before execve(), while the child still has
+/* Child side, before execve(), while the child still has
  * CAP_SYS_ADMIN in its user namespace (so no_new_privs is not needed, and
  * ping's file capability still works): installs the mode's filter.
  * Returns the listener's descriptor (close-on-exec) for a mode that has

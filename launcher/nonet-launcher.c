@@ -43,9 +43,9 @@
  *            (/proc/sys, say): the child makes a mount namespace, /dev/null
  *            covers each -H path, and each -o tree becomes read-only;
  *   -a ADDR  (--allow) ADDR becomes an address of "lo" (netns.c says why);
- *   -r MODE  "report" (--report) or "allow" (--allow): the seccomp filter
- *            that the child installs just before execve() on every run
- *            (filter.c: address families, TIOCSTI) also hands the
+ *   -r MODE  "report" (--report) or "allow" (--allow): on top of the
+ *            base seccomp filter that the child installs on every run
+ *            (filter.c: address families, TIOCSTI), one that also hands the
  *            command's connect() and sends to the host, which takes its
  *            listener: the host then sees every connect() and send of the
  *            command and its descendants.  Without -r, the base filter.
@@ -138,6 +138,8 @@ static size_t n_hidden;
 static const char *read_only_paths[NONET_MAX_MOUNTS];
 static size_t n_read_only;
 static enum filter_mode filter_mode = FILTER_BASE;
+/* The base filter's errno when the child installed it (0: installed). */
+static int base_filter_error;
 static uid_t host_uid;  /* the ids the host maps: the launcher's own */
 static gid_t host_gid;
 /* Outside: net.ipv4.ip_unprivileged_port_start, and whether the caller may
@@ -736,21 +738,31 @@ static int exec_command(char *path, char **argv)
 }
 
 /* Child side, last before execve(): nonet's seccomp filter (filter.c),
- * on every run.  With --report or --allow, its listener's number goes to
- * the host, and the child waits until the host holds it (it takes it with
- * pidfd_getfd(2)); the child's own copy then closes. */
+ * on every run.  The base filter is already in place (installed while the
+ * host was starting, see run_child); its failure is told here, where the
+ * host expects it.  With --report or --allow, the mode's filter goes on
+ * top of it (the kernel applies both, the stricter result winning, and the
+ * mode's filter refuses all that the base one does, with the same errno),
+ * its listener's number goes to the host, and the child waits until the
+ * host holds it (it takes it with pidfd_getfd(2)); the child's own copy
+ * then closes. */
 static void start_filter(void)
 {
-	int diag = filter_has_listener(filter_mode) ? open_namespace_diag() : -1;
-	int fd = filter_install(filter_mode);
+	int diag, fd;
 
 	/* No record on success: STEP_EXEC follows at once. */
-	if (fd < 0) {
-		report(STEP_FILTER, errno, (int)filter_mode);
+	if (base_filter_error != 0) {
+		report(STEP_FILTER, base_filter_error, (int)filter_mode);
 		_exit(EXIT_NONET_FAILED);
 	}
 	if (!filter_has_listener(filter_mode))
 		return;
+	diag = open_namespace_diag();
+	fd = filter_install(filter_mode);
+	if (fd < 0) {
+		report(STEP_FILTER, errno, (int)filter_mode);
+		_exit(EXIT_NONET_FAILED);
+	}
 	report(STEP_REPORT, 0, fd);
 	if (wait_for_report_listener(diag) < 0) {
 		report(STEP_REPORT, errno, -1);
@@ -799,6 +811,12 @@ static void run_child(pid_t parent)
 		_exit(EXIT_NONET_FAILED);
 	}
 	report(STEP_DROP_CAPS, 0, 0);
+
+	/* The base filter now, not before execve(): building it (the kernel
+	 * compiles it) takes a few hundred microseconds on a VM, which here
+	 * overlap the host's start-up instead of delaying the command.  It
+	 * allows all of the set-up below. */
+	base_filter_error = filter_install(FILTER_BASE) < 0 ? errno : 0;
 
 	if (wait_for_run(&run_argc, &run_argv) < 0) {
 		report(STEP_WAIT_MAPS, errno, 0);

@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.Linq;
 using Nonet.Allow;
 using Nonet.Dns;
 using Nonet.Forwarding;
@@ -52,7 +51,15 @@ internal sealed class RunTime : IDisposable
     public AllowRun? Allow { get; }
 
     /// <summary>The launcher's options of every capability.</summary>
-    public IEnumerable<byte[]> LauncherArguments() => capabilities.SelectMany(c => c.LauncherArguments());
+    /// <remarks>A plain loop: this runs before every command, and LINQ's
+    /// iterators cost pages that a plain run does not need (issue 23).</remarks>
+    public IEnumerable<byte[]> LauncherArguments()
+    {
+        var arguments = new List<byte[]>();
+        foreach (var capability in capabilities)
+            arguments.AddRange(capability.LauncherArguments());
+        return arguments;
+    }
 
     /// <summary>The launcher has started (with the caller's limits, which
     /// the command inherits): nonet may now hold many more descriptors.</summary>
@@ -142,13 +149,23 @@ internal sealed class RunTime : IDisposable
         foreach (var capability in capabilities)
             capability.Finish();
         long deadline = Environment.TickCount64 + DrainMilliseconds;
-        while (capabilities.Any(c => c.Busy))
+        while (AnyBusy())
         {
             long left = deadline - Environment.TickCount64;
             if (left <= 0)
                 return;
             loop.RunOnce((int)left);
         }
+    }
+
+    private bool AnyBusy()
+    {
+        foreach (var capability in capabilities)
+        {
+            if (capability.Busy)
+                return true;
+        }
+        return false;
     }
 
     public void Dispose()
