@@ -169,54 +169,45 @@ target() { # PASS|FAIL|SKIP WHAT MEASURED
 echo "| tool | run | wall | exit | last line |"
 echo "|---|---|---|---|---|"
 
-# npm -------------------------------------------------------------------
-tool="npm install $npm_package"
-npm_check="$work/npm/node_modules/express/package.json"
-npm_cmd="npm install --no-save $npm_package"
-run "outside nonet" "$npm_check" $npm_cmd
-if [ -z "$npm_host" ] || [ "$last_status" -ne 0 ]; then
-	target SKIP "npm: only its registry allowed succeeds" "the registry is not reachable outside nonet either: $last_line"
-else
-	# shellcheck disable=SC2046 # one word per host
-	run "--allow $(echo $npm_allow) --report" "$npm_check" "$nonet" $(allow_args $npm_allow) --report -- $npm_cmd
-	if [ "$last_status" -eq 0 ]; then r=PASS; else r=FAIL; fi
-	target $r "npm: only its registry allowed succeeds" "exit $last_status, $last_wall s"
-	run "no --allow" "$npm_check" "$nonet" -- $npm_cmd
-	if [ "$last_status" -ne 0 ]; then r=PASS; else r=FAIL; fi
-	target $r "npm: without --allow fails, as before" "exit $last_status, $last_wall s (npm's own retries)"
-	run "no --allow, --fetch-retries=0" "$npm_check" "$nonet" -- $npm_cmd --fetch-retries=0
-	if [ "$last_status" -ne 0 ] && awk "BEGIN { exit !($last_wall < 5) }"; then r=PASS; else r=FAIL; fi
-	target $r "npm: without --allow, retries off, fails in < 5 s" "exit $last_status, $last_wall s"
-	# shellcheck disable=SC2046
-	run "--allow (NuGet's hosts only), --fetch-retries=0" "$npm_check" "$nonet" $(allow_args $nuget_hosts) -- $npm_cmd --fetch-retries=0
-	if [ "$last_status" -ne 0 ]; then r=PASS; else r=FAIL; fi
-	target $r "npm: another registry's host allowed fails" "exit $last_status, $last_wall s"
-fi
+# One tool against the registries: the rows and targets of one section.
+# NAME: how targets name the tool; WHERE: "registry" or "feed"; CHECK: the
+# file a successful run fetched; ALLOWED: its own hosts; OTHER: the other
+# registry's hosts, OTHER_LABEL how the row names them; CMD: the command;
+# QUIET_LABEL and QUIET_CMD: the same with the tool's retries off; RETRIES:
+# how the row without --allow names the tool's own retries.
+registry_targets() {
+	name=$1 where=$2 check=$3 allowed=$4 other=$5 other_label=$6 cmd=$7 quiet_label=$8 quiet_cmd=$9 retries=${10}
+	pass_if() { if "$@"; then r=PASS; else r=FAIL; fi; }
+	run "outside nonet" "$check" $cmd
+	if [ -z "$allowed" ] || [ "$last_status" -ne 0 ]; then
+		target SKIP "$name: only its $where allowed succeeds" "the $where is not reachable outside nonet either: $last_line"
+		return
+	fi
+	# shellcheck disable=SC2046,SC2086 # one word per host and per argument
+	run "--allow $(echo $allowed) --report" "$check" "$nonet" $(allow_args $allowed) --report -- $cmd
+	pass_if [ "$last_status" -eq 0 ]
+	target $r "$name: only its $where allowed succeeds" "exit $last_status, $last_wall s"
+	run "no --allow" "$check" "$nonet" -- $cmd
+	pass_if [ "$last_status" -ne 0 ]
+	target $r "$name: without --allow fails, as before" "exit $last_status, $last_wall s ($retries)"
+	run "no --allow, $quiet_label" "$check" "$nonet" -- $quiet_cmd
+	pass_if awk "BEGIN { exit !($last_status != 0 && $last_wall < 5) }"
+	target $r "$name: without --allow, $quiet_label, fails in < 5 s" "exit $last_status, $last_wall s"
+	# shellcheck disable=SC2046,SC2086
+	run "--allow ($other_label only), $quiet_label" "$check" "$nonet" $(allow_args $other) -- $quiet_cmd
+	pass_if [ "$last_status" -ne 0 ]
+	target $r "$name: another registry's host allowed fails" "exit $last_status, $last_wall s"
+}
 
-# dotnet restore --------------------------------------------------------
+tool="npm install $npm_package"
+npm_cmd="npm install --no-save $npm_package"
+registry_targets npm registry "$work/npm/node_modules/express/package.json" "$(echo $npm_allow)" "$nuget_hosts" "NuGet's hosts" \
+	"$npm_cmd" "retries off" "$npm_cmd --fetch-retries=0" "npm's own retries"
+
 tool="dotnet restore ($nuget_package $nuget_version)"
-nuget_check="$work/cache/nuget/$(echo "$nuget_package" | tr 'A-Z' 'a-z')/$nuget_version"
 restore_cmd="dotnet restore $work/restore"
-one_try="env NUGET_ENHANCED_MAX_NETWORK_TRY_COUNT=1"
-run "outside nonet" "$nuget_check" $restore_cmd
-if [ -z "$nuget_hosts" ] || [ "$last_status" -ne 0 ]; then
-	target SKIP "dotnet restore: only its feed allowed succeeds" "the feed is not reachable outside nonet either: $last_line"
-else
-	# shellcheck disable=SC2046
-	run "--allow $(echo $nuget_allow) --report" "$nuget_check" "$nonet" $(allow_args $nuget_allow) --report -- $restore_cmd
-	if [ "$last_status" -eq 0 ]; then r=PASS; else r=FAIL; fi
-	target $r "dotnet restore: only its feed allowed succeeds" "exit $last_status, $last_wall s"
-	run "no --allow" "$nuget_check" "$nonet" -- $restore_cmd
-	if [ "$last_status" -ne 0 ]; then r=PASS; else r=FAIL; fi
-	target $r "dotnet restore: without --allow fails, as before" "exit $last_status, $last_wall s (NuGet's own retries)"
-	run "no --allow, one try" "$nuget_check" "$nonet" -- $one_try $restore_cmd
-	if [ "$last_status" -ne 0 ] && awk "BEGIN { exit !($last_wall < 5) }"; then r=PASS; else r=FAIL; fi
-	target $r "dotnet restore: without --allow, one try, fails in < 5 s" "exit $last_status, $last_wall s"
-	# shellcheck disable=SC2046
-	run "--allow (npm's registry only), one try" "$nuget_check" "$nonet" $(allow_args $npm_host) -- $one_try $restore_cmd
-	if [ "$last_status" -ne 0 ]; then r=PASS; else r=FAIL; fi
-	target $r "dotnet restore: another registry's host allowed fails" "exit $last_status, $last_wall s"
-fi
+registry_targets "dotnet restore" feed "$work/cache/nuget/$(echo "$nuget_package" | tr 'A-Z' 'a-z')/$nuget_version" "$(echo $nuget_allow)" "$npm_host" "npm's registry" \
+	"$restore_cmd" "one try" "env NUGET_ENHANCED_MAX_NETWORK_TRY_COUNT=1 $restore_cmd" "NuGet's own retries"
 
 echo
 echo "  load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -321,23 +321,8 @@ public sealed class ReportTrustTests(Identity identity) : EndToEndTest(identity)
     [Test]
     public void A_socket_made_outside_that_reaches_the_hosts_loopback_is_reported_as_having_left()
     {
-        using var outside = new TcpListener(IPAddress.Loopback, 0);
-        outside.Start();
-        int port = ((IPEndPoint)outside.LocalEndpoint).Port;
-        const string launch = """
-            import os, socket, sys
-            s = socket.socket(); os.set_inheritable(s.fileno(), True)
-            nonet, report, python, inner, port = sys.argv[1:]
-            os.execv(nonet, [nonet, "--report", "--report-file", report, python, "-c", inner, str(s.fileno()), port])
-            """;
-        const string inner = """
-            import socket, sys
-            s = socket.socket(fileno=int(sys.argv[1])); s.connect(("127.0.0.1", int(sys.argv[2]))); print("connected")
-            """;
-        string file = ReportFile();
-        var r = Harness.Run(Who, Python, ["-c", launch, Harness.Nonet, file, Python, inner, $"{port}"]);
+        var (r, line, port) = ConnectInheritedSocketToHostLoopback();
         Assert.That(r.Stdout, Is.EqualTo("connected\n"), "the inherited socket does reach the host's loopback\n" + r);
-        var line = Lines(file).Single();
         Assert.That((line.GetProperty("protocol").GetString(), line.GetProperty("address").GetString(), line.GetProperty("port").GetInt32(), line.GetProperty("left").GetBoolean()),
             Is.EqualTo(("tcp", "127.0.0.1", port, true)));
         Assert.That(r.Stderr, Does.Contain($"127.0.0.1:{port}  (left: the host's loopback)  1×"), r.ToString());
@@ -349,14 +334,30 @@ public sealed class ReportTrustTests(Identity identity) : EndToEndTest(identity)
         // Under --allow nonet carries out every connect(), an inherited
         // socket's too, and refuses it the host's loopback: the report
         // still lists the attempt, as denied, and suggests nothing for it.
+        var (r, line, port) = ConnectInheritedSocketToHostLoopback("--allow", "192.0.2.1:9");
+        Assert.That(r.Stdout, Is.EqualTo("ENETUNREACH\n"), "the inherited socket is refused the host's loopback\n" + r);
+        Assert.That((line.GetProperty("address").GetString(), line.GetProperty("port").GetInt32(), line.GetProperty("left").GetBoolean(),
+                line.GetProperty("verdict").GetString()),
+            Is.EqualTo(("127.0.0.1", port, true, "denied")), line.ToString());
+        Assert.That(r.Stderr, Does.Contain("report: denied: 1 attempt"), r.ToString());
+        Assert.That(r.Stderr, Does.Contain($"127.0.0.1:{port}  (left: the host's loopback)  1×"), r.ToString());
+        Assert.That(r.Stderr, Does.Not.Contain("--allow 127.0.0.1"), r.ToString());
+    }
+
+    /// <summary>nonet --report (with <paramref name="options"/>) given a TCP
+    /// socket made outside, which the command connects to a listener on the
+    /// host's loopback: what it printed ("connected" or the errno's name),
+    /// the report's one line, and the listener's port.</summary>
+    private (RunResult Run, JsonElement Line, int Port) ConnectInheritedSocketToHostLoopback(params string[] options)
+    {
         using var outside = new TcpListener(IPAddress.Loopback, 0);
         outside.Start();
         int port = ((IPEndPoint)outside.LocalEndpoint).Port;
         const string launch = """
             import os, socket, sys
             s = socket.socket(); os.set_inheritable(s.fileno(), True)
-            nonet, report, python, inner, port = sys.argv[1:]
-            os.execv(nonet, [nonet, "--allow", "192.0.2.1:9", "--report", "--report-file", report, python, "-c", inner, str(s.fileno()), port])
+            nonet, report, python, inner, port, *options = sys.argv[1:]
+            os.execv(nonet, [nonet, *options, "--report", "--report-file", report, python, "-c", inner, str(s.fileno()), port])
             """;
         const string inner = """
             import errno, socket, sys
@@ -367,15 +368,10 @@ public sealed class ReportTrustTests(Identity identity) : EndToEndTest(identity)
                 print(errno.errorcode[e.errno])
             """;
         string file = ReportFile();
-        var r = Harness.Run(Who, Python, ["-c", launch, Harness.Nonet, file, Python, inner, $"{port}"]);
-        Assert.That(r.Stdout, Is.EqualTo("ENETUNREACH\n"), "the inherited socket is refused the host's loopback\n" + r);
-        var line = Lines(file).Single();
-        Assert.That((line.GetProperty("address").GetString(), line.GetProperty("port").GetInt32(), line.GetProperty("left").GetBoolean(),
-                line.GetProperty("verdict").GetString()),
-            Is.EqualTo(("127.0.0.1", port, true, "denied")), File.ReadAllText(file));
-        Assert.That(r.Stderr, Does.Contain("report: denied: 1 attempt"), r.ToString());
-        Assert.That(r.Stderr, Does.Contain($"127.0.0.1:{port}  (left: the host's loopback)  1×"), r.ToString());
-        Assert.That(r.Stderr, Does.Not.Contain("--allow 127.0.0.1"), r.ToString());
+        var r = Harness.Run(Who, Python, ["-c", launch, Harness.Nonet, file, Python, inner, $"{port}", .. options]);
+        var lines = Lines(file);
+        Assert.That(lines, Has.Count.EqualTo(1), File.ReadAllText(file) + r);
+        return (r, lines.Single(), port);
     }
 
     [Test]
