@@ -57,6 +57,6 @@ $(BENCH_BUILD)/steptrace: bench/steptrace.c
 	@mkdir -p $(BENCH_BUILD)
 	$(CC) $(BENCH_CFLAGS) -o $@ $<
 
-startup-order: $(BUILD)/nonet $(BENCH_BUILD)/steptrace
-	bench/startup-order.py $(BENCH_BUILD)/steptrace $(BUILD)/nonet $(BUILD)/publish/nonet.dbg > Nonet.Host/startup.order.new
+startup-order: $(BUILD)/nonet $(BUILD)/nonet-launcher $(BENCH_BUILD)/steptrace
+	bench/startup-order.py $(BENCH_BUILD)/steptrace $(BUILD)/nonet $(BUILD)/publish/nonet.dbg > Nonet.Host/startup.order.new || { rm -f Nonet.Host/startup.order.new; exit 1; }
 	mv Nonet.Host/startup.order.new Nonet.Host/startup.order

@@ -49,7 +49,11 @@ def main():
     else:
         fd, trace = tempfile.mkstemp(prefix="nonet-steptrace.")
         os.close(fd)
-        subprocess.run([steptrace, trace, hex(start), hex(end), nonet, "true"], check=True)
+        if os.geteuid() == 0:
+            sys.exit("startup-order: run it as an ordinary user: as root, nonet takes root's own path")
+        if subprocess.run([steptrace, trace, hex(start), hex(end), nonet, "true"]).returncode != 0:
+            os.unlink(trace)
+            sys.exit(f"startup-order: '{nonet} true' did not succeed under {steptrace}: no order written")
     syms = functions(dbg)
     addresses = [a for a, _ in syms]
     seen = set()
