@@ -175,20 +175,20 @@ static int was_terminated(pid_t pid)
 	return 0;
 }
 
-/* SIG to a child in STATE: SIGTERM once only, and SIGCONT with it if
+/* SIGTERM to a child in STATE, once only, and SIGCONT with it if
  * stopped, so that it can act on it; nothing to a dead one, which the next
  * sweep reaps first. */
-static void signal_child(int dfd, pid_t pid, char state, int sig)
+static void terminate_child(int dfd, pid_t pid, char state)
 {
-	if (state == 'Z' || (sig == SIGTERM && was_terminated(pid)))
+	if (state == 'Z' || was_terminated(pid))
 		return;
-	signal_process(dfd, pid, sig);
-	if (sig == SIGTERM && state == 'T')
+	signal_process(dfd, pid, SIGTERM);
+	if (state == 'T')
 		signal_process(dfd, pid, SIGCONT);
 }
 
 /*
- * Every child of this process gets SIG (signal_child).  Returns how many
+ * Every child of this process gets SIGTERM (terminate_child).  Returns how many
  * there were, the dead ones not reaped yet included: one pass over /proc is
  * not a snapshot.  A child that dies during the pass gives its children to
  * this process, and after a pid wrap they can have lower pids than it, read
@@ -196,7 +196,7 @@ static void signal_child(int dfd, pid_t pid, char state, int sig)
  * not be the last: only this process reaps its children, so one of them,
  * alive or dead, is there for every descendant left.
  */
-static int sweep(int sig)
+static int sweep(void)
 {
 	DIR *proc = opendir("/proc");
 	struct dirent *e;
@@ -223,7 +223,7 @@ static int sweep(int sig)
 		}
 		if (ppid == self) {
 			found++;
-			signal_child(dfd, (pid_t)pid, state, sig);
+			terminate_child(dfd, (pid_t)pid, state);
 		}
 		close(dfd);
 	}
@@ -574,7 +574,7 @@ static void end_all(void)
 	deadline = ms_of(&grace_end);
 	for (;;) {
 		reap_dead();
-		if (sweep(SIGTERM) == 0)
+		if (sweep() == 0)
 			return;
 		if (now_ms() >= deadline)
 			break;
@@ -727,7 +727,7 @@ int lifetime_supervise(pid_t command, const int *forwarded, size_t n_forwarded)
 			ending = 1;
 			clock_gettime(CLOCK_MONOTONIC, &grace_end);
 			grace_end.tv_sec += LIFETIME_GRACE_MS / 1000;
-			(void)sweep(SIGTERM);
+			(void)sweep();
 			return 128 + SIGKILL;
 		} else if (sig == SIGCONT) {
 			/* Continued: the command too, if it is stopped and this

@@ -752,7 +752,7 @@ static void start_filter(void)
 
 	/* No record on success: STEP_EXEC follows at once. */
 	if (base_filter_error != 0) {
-		report(STEP_FILTER, base_filter_error, (int)filter_mode);
+		report(STEP_FILTER, base_filter_error, (int)FILTER_BASE);
 		_exit(EXIT_NONET_FAILED);
 	}
 	if (!filter_has_listener(filter_mode))

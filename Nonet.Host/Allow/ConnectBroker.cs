@@ -72,9 +72,6 @@ internal sealed unsafe class ConnectBroker : IReadyHandler, IDisposable
     private const int MsgFastOpen = 0x20000000;
     private const int SweepMilliseconds = 100;
 
-    private const int EINVAL = 22, EFAULT = 14, EBADF = 9, ENOTSOCK = 88, ENETUNREACH = 101, EISCONN = 106, EALREADY = 114,
-        EINPROGRESS = 115, EADDRNOTAVAIL = 99, ECONNREFUSED = 111, ECONNABORTED = 103, EOPNOTSUPP = 95, EACCES = 13, ENOENT = 2;
-
     private readonly IConnectPolicy policy;
     private readonly IReadOnlyCollection<IPAddress> insideAddresses;
     private readonly AttemptRecorder? recorder;
@@ -94,9 +91,6 @@ internal sealed unsafe class ConnectBroker : IReadyHandler, IDisposable
         this.insideAddresses = insideAddresses;
         this.recorder = recorder;
     }
-
-    /// <summary>Connections under way for a blocking connect(), watched for.</summary>
-    public int WaitingCount => waiting.Count;
 
     /// <summary>The filter's listener, and the namespace of the launcher's
     /// child (<paramref name="childPid"/>), which the command's sockets are

@@ -126,32 +126,26 @@ internal sealed class NonetCommandDefinition
 
     /// <summary>What the value of an option that takes one looks like (its
     /// help name, e.g. PATH).</summary>
-    public string ValueName(string word) =>
-        Root.Options.FirstOrDefault(o => o.Name == word || o.Aliases.Contains(word))?.HelpName ?? "a value";
+    public string ValueName(string word) => Find(word)?.HelpName ?? "a value";
 
     /// <summary>For an option of which the last one given wins, the setting
-    /// it decides (--no-hint decides --hint's); null for --forward and
-    /// --publish, which may be repeated, and for words that are no option.</summary>
+    /// it decides (--no-hint decides --hint's); null for the lists
+    /// (--forward, --publish, --allow), which may be repeated, and for
+    /// words that are no option.</summary>
     public string? SingleValued(string word)
     {
-        var option = Root.Options.FirstOrDefault(o => o.Name == word || o.Aliases.Contains(word));
+        var option = Find(word);
         if (option is null || option.ValueType == typeof(string[]))
             return null; // a list (--forward, --publish, --allow): every one counts
         return option == NoHint ? Hint.Name : option.Name;
     }
 
     /// <summary>True for an option word that takes the next word as its value.</summary>
-    public bool TakesValue(string word)
-    {
-        foreach (var option in Root.Options)
-        {
-            if (option.ValueType == typeof(bool) || option is HelpOption)
-                continue;
-            if (option.Name == word || option.Aliases.Contains(word))
-                return true;
-        }
-        return false;
-    }
+    public bool TakesValue(string word) =>
+        Find(word) is { } option && option.ValueType != typeof(bool) && option is not HelpOption;
+
+    /// <summary>The option that <paramref name="word"/> names, by its name or an alias.</summary>
+    private Option? Find(string word) => Root.Options.FirstOrDefault(o => o.Name == word || o.Aliases.Contains(word));
 }
 
 /// <summary>--help, written from the option definitions: System.CommandLine's

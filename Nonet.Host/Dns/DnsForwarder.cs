@@ -49,13 +49,6 @@ internal sealed unsafe class DnsForwarder : IDisposable, IReadyHandler
         this.hostAddresses = hostAddresses;
     }
 
-    /// <summary>Queries forwarded, and how many got SERVFAIL.</summary>
-    public int Forwarded { get; private set; }
-
-    public int Failed { get; private set; }
-
-    public int InFlight => pending.Count;
-
     public void Attach(EventLoop eventLoop)
     {
         loop = eventLoop;
@@ -78,10 +71,8 @@ internal sealed unsafe class DnsForwarder : IDisposable, IReadyHandler
         var rules = table.List.RulesFor(question.Name);
         if (rules.Count == 0)
             return false;
-        Forwarded++;
         if (loop is null)
         {
-            Failed++;
             deliver(DnsRelay.ServerFailure(query));
             return true;
         }
@@ -222,7 +213,6 @@ internal sealed unsafe class DnsForwarder : IDisposable, IReadyHandler
         /// <summary>Gives up: the client gets SERVFAIL.</summary>
         public void Fail()
         {
-            owner.Failed++;
             owner.Finish(this, DnsRelay.ServerFailure(query));
         }
 
@@ -316,10 +306,7 @@ internal sealed unsafe class DnsForwarder : IDisposable, IReadyHandler
     private byte[] Relay(DnsQuery query, DnsQuestion question, IReadOnlyList<AllowRule> rules, UpstreamReply reply, int limit)
     {
         if (reply.Rcode is not (DnsMessage.RcodeNoError or DnsMessage.RcodeNxDomain))
-        {
-            Failed++;
             return DnsRelay.ServerFailure(query);
-        }
         var kept = DnsRelay.Filter(reply, question, address => AddressClass.IsRebinding(AddressClass.WithoutScope(address), hostAddresses));
         string name = question.Name.ToLowerInvariant();
         foreach (var address in kept.Addresses)

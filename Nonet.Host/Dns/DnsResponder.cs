@@ -115,19 +115,17 @@ internal sealed unsafe class DnsResponder : ICapability
     {
         if (DnsMessage.ParseQuery(message) is not { } query)
             return 0;
-        if (forwarder is not null && forwarder.TryForward(query, tcp ? ushort.MaxValue : query.Edns ? DnsRelay.ClientEdnsLimit : DnsRelay.ClientUdpLimit, later()))
-        {
-            // Asked of the host's nameservers: --report lists it as allowed.
-            if (query.Question is { } forwarded && Answered is { } told)
-                told(new AnsweredQuery(query.Id, forwarded, tcp, AddressOf(fd), peer ?? AddressOf(fd, peer: true)) { Forwarded = true });
-            return 0;
-        }
-        if (query.Question is { } question && query.Rcode == DnsMessage.RcodeNxDomain)
-        {
+        if (query.Question is not { } question || query.Rcode != DnsMessage.RcodeNxDomain)
+            return DnsMessage.WriteReply(query, reply);
+        // Asked of the host's nameservers, or answered "not found": --report
+        // lists it as allowed or denied.
+        int limit = tcp ? ushort.MaxValue : query.Edns ? DnsRelay.ClientEdnsLimit : DnsRelay.ClientUdpLimit;
+        bool forwarded = forwarder is not null && forwarder.TryForward(query, limit, later());
+        if (!forwarded)
             Tally.Add(question);
-            if (Answered is { } answered)
-                answered(new AnsweredQuery(query.Id, question, tcp, AddressOf(fd), peer ?? AddressOf(fd, peer: true)));
-        }
+        Answered?.Invoke(new AnsweredQuery(query.Id, question, tcp, AddressOf(fd), peer ?? AddressOf(fd, peer: true)) { Forwarded = forwarded });
+        if (forwarded)
+            return 0;
         return DnsMessage.WriteReply(query, reply);
     }
 
@@ -148,8 +146,8 @@ internal sealed unsafe class DnsResponder : ICapability
                         continue;
                     return; // EAGAIN: all read (an ICMP error from a peer gone: dropped)
                 }
-                int received = peerLength;
-                int length = owner.Answer(Datagram.AsSpan(0, (int)n), fd, false, () => Later(fd, peer, received), new ReadOnlySpan<byte>(peer, peerLength).ToArray());
+                byte[] from = new ReadOnlySpan<byte>(peer, peerLength).ToArray();
+                int length = owner.Answer(Datagram.AsSpan(0, (int)n), fd, false, () => Later(fd, from), from);
                 if (length == 0)
                     continue;
                 fixed (byte* answer = reply)
@@ -159,9 +157,8 @@ internal sealed unsafe class DnsResponder : ICapability
     }
 
     /// <summary>Sends a reply that comes later to the datagram's sender.</summary>
-    private static Action<byte[]> Later(int fd, byte* peer, int peerLength)
+    private static Action<byte[]> Later(int fd, byte[] to)
     {
-        byte[] to = new ReadOnlySpan<byte>(peer, peerLength).ToArray();
         return answer =>
         {
             fixed (byte* a = answer)

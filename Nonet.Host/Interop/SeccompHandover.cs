@@ -16,11 +16,6 @@ internal static unsafe partial class Seccomp
     public static readonly (int Connect, int SendTo, int SendMsg, int SendMmsg) Calls =
         RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? (203, 206, 211, 269) : (42, 44, 46, 307);
 
-    /// <summary>AUDIT_ARCH_AARCH64 or AUDIT_ARCH_X86_64: the calls of this
-    /// architecture's own ABI (not i386's, not x32's).</summary>
-    public static readonly uint NativeArch =
-        RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? 0xc00000b7u : 0xc000003eu;
-
     public const ulong IoctlNotifAddFd = 0x40182103; // _IOW('!', 3, struct seccomp_notif_addfd)
     public const uint AddFdFlagSetFd = 1;             // SECCOMP_ADDFD_FLAG_SETFD
 

@@ -38,12 +38,6 @@ internal static unsafe partial class Seccomp
         public SockFilter* Filter;
     }
 
-    [LibraryImport(Name, EntryPoint = "prctl", SetLastError = true)]
-    private static partial int prctl(int option, ulong arg2, ulong arg3, ulong arg4, ulong arg5);
-
-    [LibraryImport(Name, EntryPoint = "close")]
-    private static partial int close(int fd);
-
     /// <summary>What <see cref="ProbeAddFd"/> found: which call answered
     /// what (errno 0: it succeeded).</summary>
     public readonly record struct AddFdProbe(bool Supported, string Call, int Error);
@@ -75,7 +69,7 @@ internal static unsafe partial class Seccomp
     {
         // The filter needs no_new_privs (or CAP_SYS_ADMIN, which a command
         // of nonet's has not): for this thread only.
-        if (prctl(PrSetNoNewPrivs, 1, 0, 0, 0) != 0)
+        if (Libc.prctl(PrSetNoNewPrivs, 1, 0, 0, 0) != 0)
             return new(false, "prctl(PR_SET_NO_NEW_PRIVS)", LastError);
         var allowAll = new SockFilter { Code = BpfRetK, K = RetAllow };
         var program = new SockFprog { Length = 1, Filter = &allowAll };
@@ -86,15 +80,13 @@ internal static unsafe partial class Seccomp
         {
             // Notification ids start at a random number and no call of this
             // filter ever waits (it allows everything): id 0 waits nowhere.
-            var request = new AddFdRequest { Id = 0, Flags = AddFdFlagSetFd, SrcFd = (uint)listener, NewFd = (uint)listener };
-            if (ioctl(listener, IoctlNotifAddFd, &request) >= 0)
-                return new(false, "SECCOMP_IOCTL_NOTIF_ADDFD", 0); // no call waits: success is not an answer a kernel gives
-            int error = LastError;
+            // Success (0) is not an answer a kernel gives: no call waits.
+            int error = AddFd(listener, 0, listener, listener, closeOnExec: false);
             return new(error == Errno.ENOENT, "SECCOMP_IOCTL_NOTIF_ADDFD", error);
         }
         finally
         {
-            close(listener);
+            Sockets.close(listener);
         }
     }
 }

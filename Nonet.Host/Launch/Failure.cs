@@ -59,9 +59,10 @@ internal static class FailureExplainer
             case Step.LauncherStart:
                 return Nonet($"the launcher could not prepare: {error}", null);
             case Step.Clone:
-                return UserNamespaceAdvice(failure.Errno, facts) is RootInsideNonet
+                string? advice = UserNamespaceAdvice(failure.Errno, facts);
+                return advice == RootInsideNonet
                     ? Nonet(RootInsideNonet, null)
-                    : Nonet($"cannot create a user namespace: clone: {error}", UserNamespaceAdvice(failure.Errno, facts));
+                    : Nonet($"cannot create a user namespace: clone: {error}", advice);
             case Step.WriteSetgroups:
             case Step.WriteUidMap:
             case Step.WriteGidMap:

@@ -41,9 +41,8 @@ internal static unsafe class Leftovers
 
     /// <summary>After the launcher ended (reaped), however it ended: one
     /// waitpid() when nothing is left.</summary>
-    public static void LauncherEnded(int waitStatus)
+    public static void LauncherEnded()
     {
-        _ = waitStatus;
         if (HasChildren())
             EndAll();
     }
@@ -61,9 +60,9 @@ internal static unsafe class Leftovers
 
     private static void EndAll()
     {
-        var terminated = new System.Collections.Generic.HashSet<int>();
+        var terminated = new HashSet<int>();
         long deadline = Environment.TickCount64 + GraceMilliseconds;
-        while (Sweep(SIGTERM, terminated) > 0 && Environment.TickCount64 < deadline)
+        while (Sweep(terminated) > 0 && Environment.TickCount64 < deadline)
             Thread.Sleep(20);
         // A fork bomb makes processes faster than one look per child can
         // end them: stop the whole tree (stopped processes cannot fork),
@@ -91,12 +90,9 @@ internal static unsafe class Leftovers
     /// become the host's when it dies, and after a pid wrap they may have
     /// been read before it, as its own: the pass that finds it dead is not
     /// the last (launcher/lifetime.c, sweep).</summary>
-    private static int Sweep(int signal, System.Collections.Generic.HashSet<int> terminated)
+    private static int Sweep(HashSet<int> terminated)
     {
-        int st;
-        while (Libc.waitpid(-1, &st, Libc.WNOHANG | Libc.__WALL) > 0)
-        {
-        }
+        HasChildren();
         int self = Environment.ProcessId;
         int found = 0;
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
@@ -113,9 +109,7 @@ internal static unsafe class Leftovers
                 found++;
                 if (state is "Z")
                     continue; // reaped at the next pass
-                if (signal != SIGTERM)
-                    Libc.PidfdSendSignal(dfd, pid, signal);
-                else if (terminated.Add(pid))
+                if (terminated.Add(pid))
                 {
                     Libc.PidfdSendSignal(dfd, pid, SIGTERM);
                     if (state == "T")
@@ -151,7 +145,7 @@ internal static unsafe class Leftovers
     private static int SignalTree(int signal, out int running)
     {
         int self = Environment.ProcessId;
-        var nodes = new System.Collections.Generic.Dictionary<int, Node>();
+        var nodes = new Dictionary<int, Node>();
         int busy = 0;
         void Act(Node node)
         {
@@ -196,7 +190,7 @@ internal static unsafe class Leftovers
             }
             // The rest (read before their parent, after a pid wrap), by
             // parent links, parents first, each read again.
-            var rest = new System.Collections.Generic.List<Node>();
+            var rest = new List<Node>();
             foreach (var node in nodes.Values)
             {
                 if (node.Depth == -1 && Guess(node, nodes, self) > 0)
@@ -232,9 +226,9 @@ internal static unsafe class Leftovers
 
     /// <summary>The depth of a node not shown yet, by parent links (0: not
     /// below the host; a loop, from a pid reused during the pass, is not).</summary>
-    private static int Guess(Node node, System.Collections.Generic.Dictionary<int, Node> nodes, int self)
+    private static int Guess(Node node, Dictionary<int, Node> nodes, int self)
     {
-        var path = new System.Collections.Generic.List<Node>();
+        var path = new List<Node>();
         Node? p = node;
         while (p is not null && p.Depth <= 0 && p.Guess == -1)
         {

@@ -305,7 +305,7 @@ internal static unsafe class NamespaceRunner
                 if (r == launcher)
                 {
                     status = ExitStatusOf(st);
-                    Leftovers.LauncherEnded(st);
+                    Leftovers.LauncherEnded();
                     // Its pid is free for reuse: nothing more is sent to it.
                     loop.Remove(sfd);
                     break;

@@ -75,7 +75,7 @@ internal static class AllowAdvice
             lines.Add("report: to allow what was denied: " + UserText.Show(options));
         }
         if (notHostNames > 0)
-            lines.Add($"report: no --allow option for {ReportSummary.PluralOf(notHostNames, "looked-up name")} that {(notHostNames == 1 ? "is not a host name" : "are not host names")}");
+            lines.Add($"report: no --allow option for {ReportSummary.Plural(notHostNames, "looked-up name")} that {(notHostNames == 1 ? "is not a host name" : "are not host names")}");
         if (atNameservers.Count > 0)
         {
             string shown = string.Join(", ", atNameservers.Take(NameserverDestinationsShown))

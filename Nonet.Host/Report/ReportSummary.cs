@@ -163,8 +163,6 @@ internal static class ReportSummary
         return string.Join(", ", shown) + (more > 0 ? $" (+{more} more)" : "");
     }
 
-    private static string Plural(long n, string word) =>
+    internal static string Plural(long n, string word) =>
         n.ToString(CultureInfo.InvariantCulture) + " " + (n == 1 ? word : word + "s");
-
-    internal static string PluralOf(long n, string word) => Plural(n, word);
 }

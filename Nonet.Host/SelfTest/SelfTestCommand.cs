@@ -73,8 +73,7 @@ internal static unsafe class SelfTestCommand
             ("configuration", string.Join("; ", configuration.Files.Select(f => f.Path.Shown
                 + (f.Skipped is { } why ? $" (skipped: {why})" : f.Exists ? "" : " (not present)")))),
             ("user namespace", facts.InNestedUserNamespace
-                ? "nested (uid_map: " + string.Join("; ", (facts.UidMap ?? "").Split('\n', StringSplitOptions.RemoveEmptyEntries)
-                    .Select(l => string.Join(' ', l.Split(' ', StringSplitOptions.RemoveEmptyEntries)))) + ")"
+                ? "nested (uid_map: " + string.Join("; ", UidMapLines(facts)) + ")"
                 : "initial"),
         };
         foreach (var name in HostFacts.RelevantSysctls)
@@ -115,6 +114,12 @@ internal static unsafe class SelfTestCommand
         typed["probe run"] = w => w.WriteNumber("probe_run_ms", Math.Round(elapsed.TotalMilliseconds, 1));
         return new SelfTestReport(info, checks) { Typed = typed };
     }
+
+    /// <summary>The lines of /proc/self/uid_map, each with its columns
+    /// one space apart.</summary>
+    private static IEnumerable<string> UidMapLines(HostFacts facts) =>
+        (facts.UidMap ?? "").Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(line => string.Join(' ', line.Split(' ', StringSplitOptions.RemoveEmptyEntries)));
 
     /// <summary>Where the configuration asks for --allow ("environment
     /// NONET_ALLOW", a file and line), or null when it does not.</summary>
@@ -163,8 +168,8 @@ internal static unsafe class SelfTestCommand
                 if (facts.InNestedUserNamespace)
                 {
                     w.WriteStartArray("uid_map");
-                    foreach (var line in (facts.UidMap ?? "").Split('\n', StringSplitOptions.RemoveEmptyEntries))
-                        w.WriteStringValue(string.Join(' ', line.Split(' ', StringSplitOptions.RemoveEmptyEntries)));
+                    foreach (var line in UidMapLines(facts))
+                        w.WriteStringValue(line);
                     w.WriteEndArray();
                 }
                 w.WriteEndObject();

@@ -24,8 +24,6 @@ namespace Nonet.Supervision;
 /// </summary>
 internal sealed unsafe class Supervisor : ICapability, IReadyHandler
 {
-    private const int ENOSYS = 38, EOPNOTSUPP = 95;
-
     private readonly AttemptRecorder? recorder;
     private readonly ConnectBroker? broker;
     private int listener = -1;
@@ -116,7 +114,7 @@ internal sealed unsafe class Supervisor : ICapability, IReadyHandler
     {
         if (Receive(listener, out var n) != 0)
             return; // ENOENT: the caller was killed meanwhile
-        if (broker is not null && n.Arch == NativeArch && n.Nr == Calls.Connect)
+        if (broker is not null && n.Arch == ForeignCalls.Native && n.Nr == Calls.Connect)
         {
             broker.Connect(n); // answers, and records
             return;
@@ -124,10 +122,8 @@ internal sealed unsafe class Supervisor : ICapability, IReadyHandler
         // A call of another ABI (i386, x32), whose layouts nonet does not
         // read, fails as on a kernel without that ABI; the recorder lists it.
         int refused = AttemptRecorder.Verdict(n);
-        if (refused == 0 && broker is not null && n.Arch != NativeArch)
-            refused = ENOSYS;
         if (refused == 0 && broker is not null && ConnectBroker.IsFastOpen(n))
-            refused = EOPNOTSUPP;
+            refused = Tmds.Linux.LibC.EOPNOTSUPP;
         try
         {
             recorder?.Inspect(n, listener);
